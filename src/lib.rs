@@ -1,0 +1,7 @@
+//! minikube-rs: a whole single-node Kubernetes in one process.
+pub mod api;
+pub mod appliance;
+pub mod client;
+pub mod config;
+pub mod registry;
+pub mod store;
