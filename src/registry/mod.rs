@@ -138,3 +138,13 @@ pub const VERBS_GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
 
 pub mod names;
 pub mod selector;
+
+/// Every served resource (filled in by the kind modules).
+pub fn all() -> &'static [&'static ResourceDef] {
+    &[]
+}
+
+/// The def serving `group/version` `plural`.
+pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
+    all().iter().copied().find(|d| d.group == group && d.version == version && d.plural == plural)
+}
