@@ -1,0 +1,550 @@
+//! Resource requests: maps each verb and subresource to the registry and shapes the answer
+//! (object, List, Table, PartialObjectMetadata, Status) as the apiserver does.
+
+use super::negotiate::{self, Accept, As};
+use super::request::{Query, ResourceRequest};
+use super::table::{self, IncludeObject};
+use super::{error_response, read_body, respond, ApiState, Body};
+use crate::registry::generic::{meta_str, DeleteOptions, Deleted, ListOptions, PatchType, WriteOptions};
+use crate::registry::status::{self, StatusError};
+use crate::registry::{self, ResourceDef};
+use http::{Request, Response};
+use hyper::body::Incoming;
+use serde_json::{json, Map, Value};
+
+type Res<T> = Result<T, StatusError>;
+
+/// Kinds whose delete answers with the deleted object instead of a Status (ReturnDeletedObject).
+const RETURNS_DELETED_OBJECT: &[&str] = &["pods", "namespaces"];
+
+pub async fn resource(state: &ApiState, req: Request<Incoming>, r: ResourceRequest, query: Query, pretty: bool) -> Response<Body> {
+    match dispatch(state, req, &r, &query, pretty).await {
+        Ok(resp) => resp,
+        Err(e) => error_response(&e, pretty),
+    }
+}
+
+fn header<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn write_options(q: &Query) -> Res<WriteOptions> {
+    Ok(WriteOptions { dry_run: dry_run(q)?, field_manager: q.get("fieldManager").map(str::to_string) })
+}
+
+fn dry_run(q: &Query) -> Res<bool> {
+    match q.get("dryRun") {
+        None | Some("") => Ok(false),
+        Some("All") => Ok(true),
+        Some(other) => Err(StatusError::bad_request(format!(
+            "Invalid dry run value: {other:?}: supported values: \"All\""
+        ))),
+    }
+}
+
+fn list_options(q: &Query) -> Res<ListOptions> {
+    let limit = match q.get("limit") {
+        None | Some("") => 0,
+        Some(s) => s.parse::<i64>().map_err(|_| StatusError::bad_request(format!("invalid limit {s:?}")))?.max(0) as usize,
+    };
+    Ok(ListOptions {
+        label_selector: q.get("labelSelector").map(str::to_string),
+        field_selector: q.get("fieldSelector").map(str::to_string),
+        limit,
+        continue_token: q.get("continue").map(str::to_string),
+    })
+}
+
+async fn dispatch(state: &ApiState, req: Request<Incoming>, r: &ResourceRequest, q: &Query, pretty: bool) -> Res<Response<Body>> {
+    let def = registry::find(&r.group, &r.version, &r.resource).ok_or_else(StatusError::not_found_path)?;
+    if r.namespace.is_some() && !def.namespaced {
+        return Err(StatusError::not_found_path());
+    }
+    let ns = r.namespace.as_deref();
+    let named = r.name.is_some();
+    if def.namespaced && ns.is_none() && (named || r.verb == "create" || r.verb == "deletecollection") {
+        return Err(StatusError::not_found_path());
+    }
+    let accept = negotiate::accept(header(&req, "accept"))?;
+    if let Some(sub) = r.subresource.as_deref() {
+        if def.subresource(sub).is_none() {
+            return Err(StatusError::not_found_path());
+        }
+        let name = r.name.clone().unwrap_or_default();
+        return subresource(state, req, def, ns, &name, sub, r, q, accept, pretty).await;
+    }
+    if !def.verbs.contains(&r.verb.as_str()) && r.verb != "watch" || (r.verb == "watch" && !def.verbs.contains(&"watch")) {
+        return Err(StatusError::method_not_allowed());
+    }
+    let reg = &state.registry;
+    match r.verb.as_str() {
+        "get" => {
+            let name = r.name.as_deref().unwrap_or("");
+            let obj = reg.get(def, ns, name).await?;
+            Ok(object_response(200, def, obj, accept, q, pretty))
+        }
+        "list" => {
+            let out = reg.list(def, ns, &list_options(q)?).await?;
+            let mut meta = Map::new();
+            meta.insert("resourceVersion".into(), json!(out.resource_version.to_string()));
+            if let Some(c) = &out.continue_token {
+                meta.insert("continue".into(), json!(c));
+            }
+            if let Some(n) = out.remaining {
+                meta.insert("remainingItemCount".into(), json!(n));
+            }
+            Ok(list_response(def, out.items, Value::Object(meta), accept, q, pretty))
+        }
+        "watch" => {
+            let mut q = q.clone();
+            if let Some(name) = r.name.as_deref() {
+                q = q.with("fieldSelector", &format!("metadata.name={name}"));
+            }
+            super::watch::serve(state, def, ns, &q, accept, pretty).await
+        }
+        "create" => {
+            let ct = header(&req, "content-type").map(str::to_string);
+            let body = read_body(req.into_body()).await?;
+            let obj = negotiate::decode_body(ct.as_deref(), &body)?;
+            check_type(def, &obj)?;
+            let created = reg.create(def, ns, obj, &write_options(q)?).await?;
+            Ok(object_response(201, def, created, accept, q, pretty))
+        }
+        "update" => {
+            let name = r.name.clone().unwrap_or_default();
+            let ct = header(&req, "content-type").map(str::to_string);
+            let body = read_body(req.into_body()).await?;
+            let obj = negotiate::decode_body(ct.as_deref(), &body)?;
+            check_type(def, &obj)?;
+            let updated = reg.update(def, ns, &name, obj, None, &write_options(q)?).await?;
+            Ok(object_response(200, def, updated, accept, q, pretty))
+        }
+        "patch" => {
+            let name = r.name.clone().unwrap_or_default();
+            let (pt, patch) = read_patch(req).await?;
+            let updated = reg.patch(def, ns, &name, pt, &patch, None, &write_options(q)?).await?;
+            Ok(object_response(200, def, updated, accept, q, pretty))
+        }
+        "delete" => {
+            let name = r.name.clone().unwrap_or_default();
+            let opts = delete_options(req, q).await?;
+            match reg.delete(def, ns, &name, &opts).await? {
+                Deleted::Gone(obj) => {
+                    if RETURNS_DELETED_OBJECT.contains(&def.plural) && def.group.is_empty() {
+                        Ok(object_response(200, def, obj, accept, q, pretty))
+                    } else {
+                        let uid = meta_str(&obj, "uid").to_string();
+                        Ok(respond(200, &status::success(def, &name, Some(&uid)), accept.format, pretty))
+                    }
+                }
+                Deleted::Pending(obj) => Ok(object_response(200, def, obj, accept, q, pretty)),
+            }
+        }
+        "deletecollection" => {
+            let list = list_options(q)?;
+            let opts = delete_options(req, q).await?;
+            let out = reg.delete_collection(def, ns, &list, &opts).await?;
+            let meta = json!({"resourceVersion": out.resource_version.to_string()});
+            Ok(list_response(def, out.items, meta, Accept { as_: As::Object, ..accept }, q, pretty))
+        }
+        _ => Err(StatusError::method_not_allowed()),
+    }
+}
+
+/// A body's apiVersion and kind must name the resource of the URL.
+fn check_type(def: &ResourceDef, obj: &Value) -> Res<()> {
+    if !obj.is_object() {
+        return Err(StatusError::bad_request("Object 'Kind' is missing in the request body: it must be a JSON object"));
+    }
+    if let Some(av) = obj.get("apiVersion").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if av != def.api_version() {
+            return Err(StatusError::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({})",
+                def.api_version()
+            )));
+        }
+    }
+    if let Some(kind) = obj.get("kind").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if kind != def.kind {
+            return Err(StatusError::bad_request(format!(
+                "the kind in the data ({kind}) does not match the expected kind ({})",
+                def.kind
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn read_patch(req: Request<Incoming>) -> Res<(PatchType, Value)> {
+    let ct = negotiate::essence(header(&req, "content-type"));
+    let pt = match ct.as_str() {
+        "application/json-patch+json" => PatchType::Json,
+        "application/merge-patch+json" => PatchType::Merge,
+        "application/strategic-merge-patch+json" => PatchType::Strategic,
+        "application/apply-patch+yaml" | "application/apply-patch+cbor" => PatchType::Apply,
+        _ => {
+            return Err(StatusError::unsupported_media_type(
+                &ct,
+                &[
+                    "application/json-patch+json",
+                    "application/merge-patch+json",
+                    "application/strategic-merge-patch+json",
+                    "application/apply-patch+yaml",
+                ],
+            ))
+        }
+    };
+    let body = read_body(req.into_body()).await?;
+    let patch: Value = if pt == PatchType::Apply {
+        negotiate::decode_body(Some("application/yaml"), &body)?
+    } else {
+        serde_json::from_slice(&body).map_err(|e| StatusError::bad_request(format!("error decoding patch: {e}")))?
+    };
+    Ok((pt, patch))
+}
+
+async fn delete_options(req: Request<Incoming>, q: &Query) -> Res<DeleteOptions> {
+    let body = read_body(req.into_body()).await?;
+    let mut opts = DeleteOptions { dry_run: dry_run(q)?, ..Default::default() };
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let v: Value = serde_json::from_slice(&body)
+            .map_err(|e| StatusError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?;
+        opts.precondition_uid = v.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string);
+        opts.precondition_resource_version =
+            v.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_string);
+        opts.grace_period_seconds = v.get("gracePeriodSeconds").and_then(Value::as_i64);
+        opts.propagation_policy = v.get("propagationPolicy").and_then(Value::as_str).map(str::to_string);
+        if v.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|x| x == "All")) {
+            opts.dry_run = true;
+        }
+    }
+    if let Some(g) = q.get("gracePeriodSeconds") {
+        opts.grace_period_seconds = g.parse().ok();
+    }
+    if let Some(p) = q.get("propagationPolicy") {
+        opts.propagation_policy = Some(p.to_string());
+    }
+    if let Some(p) = opts.propagation_policy.as_deref() {
+        if !matches!(p, "Orphan" | "Background" | "Foreground") {
+            return Err(StatusError::new(
+                422,
+                "Invalid",
+                format!("DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""),
+            ));
+        }
+    }
+    Ok(opts)
+}
+
+pub fn object_response(code: u16, def: &ResourceDef, obj: Value, accept: Accept, q: &Query, pretty: bool) -> Response<Body> {
+    let out = match accept.as_ {
+        As::Object => obj,
+        As::PartialObjectMetadata => table::partial_metadata(&obj),
+        As::Table => {
+            let rv = meta_str(&obj, "resourceVersion").to_string();
+            table::table(def, std::slice::from_ref(&obj), json!({"resourceVersion": rv}), IncludeObject::parse(q.get("includeObject")), true)
+        }
+    };
+    respond(code, &out, accept.format, pretty)
+}
+
+fn list_response(def: &ResourceDef, items: Vec<Value>, meta: Value, accept: Accept, q: &Query, pretty: bool) -> Response<Body> {
+    let out = match accept.as_ {
+        As::Object => json!({
+            "kind": format!("{}List", def.kind),
+            "apiVersion": def.api_version(),
+            "metadata": meta,
+            "items": items,
+        }),
+        As::PartialObjectMetadata => json!({
+            "kind": "PartialObjectMetadataList",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": meta,
+            "items": items.iter().map(table::partial_metadata).collect::<Vec<_>>(),
+        }),
+        As::Table => table::table(def, &items, meta, IncludeObject::parse(q.get("includeObject")), true),
+    };
+    respond(200, &out, accept.format, pretty)
+}
+
+/// The autoscaling/v1 Scale view of a scalable object.
+pub fn scale_of(obj: &Value) -> Value {
+    let meta = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let mut m = Map::new();
+    for f in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+        if let Some(v) = meta.get(f) {
+            m.insert(f.into(), v.clone());
+        }
+    }
+    let replicas = obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+    let status_replicas = obj.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0);
+    let selector = obj.pointer("/spec/selector").map(selector_string).unwrap_or_default();
+    let mut status = Map::new();
+    status.insert("replicas".into(), json!(status_replicas));
+    if !selector.is_empty() {
+        status.insert("selector".into(), json!(selector));
+    }
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": Value::Object(m),
+        "spec": {"replicas": replicas},
+        "status": Value::Object(status),
+    })
+}
+
+/// A label selector (metav1.LabelSelector, or a plain map as replication controllers use) in
+/// its string form, as `Scale.status.selector` carries it.
+pub fn selector_string(sel: &Value) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let labels = sel.get("matchLabels").or(if sel.get("matchExpressions").is_none() { Some(sel) } else { None });
+    if let Some(m) = labels.and_then(Value::as_object) {
+        let mut kv: Vec<_> = m.iter().filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}"))).collect();
+        kv.sort();
+        parts.extend(kv);
+    }
+    if let Some(exprs) = sel.get("matchExpressions").and_then(Value::as_array) {
+        for e in exprs {
+            let key = e.get("key").and_then(Value::as_str).unwrap_or("");
+            let vals: Vec<&str> = e.get("values").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            match e.get("operator").and_then(Value::as_str).unwrap_or("") {
+                "In" => parts.push(format!("{key} in ({})", vals.join(","))),
+                "NotIn" => parts.push(format!("{key} notin ({})", vals.join(","))),
+                "Exists" => parts.push(key.to_string()),
+                "DoesNotExist" => parts.push(format!("!{key}")),
+                _ => {}
+            }
+        }
+    }
+    parts.join(",")
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn subresource(
+    state: &ApiState,
+    req: Request<Incoming>,
+    def: &'static ResourceDef,
+    ns: Option<&str>,
+    name: &str,
+    sub: &str,
+    r: &ResourceRequest,
+    q: &Query,
+    accept: Accept,
+    pretty: bool,
+) -> Res<Response<Body>> {
+    let reg = &state.registry;
+    let verbs = def.subresource(sub).map(|s| s.verbs).unwrap_or(&[]);
+    let verb = match r.verb.as_str() {
+        "list" | "watch" => "get",
+        v => v,
+    };
+    if !verbs.contains(&verb) {
+        return Err(StatusError::method_not_allowed());
+    }
+    match (sub, verb) {
+        ("status", "get") | ("ephemeralcontainers", "get") => {
+            let obj = reg.get(def, ns, name).await?;
+            Ok(object_response(200, def, obj, accept, q, pretty))
+        }
+        ("status", "update") => {
+            let ct = header(&req, "content-type").map(str::to_string);
+            let body = read_body(req.into_body()).await?;
+            let obj = negotiate::decode_body(ct.as_deref(), &body)?;
+            check_type(def, &obj)?;
+            let updated = reg.update(def, ns, name, obj, Some("status"), &write_options(q)?).await?;
+            Ok(object_response(200, def, updated, accept, q, pretty))
+        }
+        ("status", "patch") => {
+            let (pt, patch) = read_patch(req).await?;
+            let updated = reg.patch(def, ns, name, pt, &patch, Some("status"), &write_options(q)?).await?;
+            Ok(object_response(200, def, updated, accept, q, pretty))
+        }
+        ("scale", "get") => {
+            let obj = reg.get(def, ns, name).await?;
+            Ok(respond(200, &scale_of(&obj), accept.format, pretty))
+        }
+        ("scale", "update") | ("scale", "patch") => {
+            let opts = write_options(q)?;
+            let update = if verb == "update" {
+                let ct = header(&req, "content-type").map(str::to_string);
+                let body = read_body(req.into_body()).await?;
+                let scale = negotiate::decode_body(ct.as_deref(), &body)?;
+                ScaleChange::Replace(scale)
+            } else {
+                let (pt, patch) = read_patch(req).await?;
+                ScaleChange::Patch(pt, patch)
+            };
+            let wanted_rv = match &update {
+                ScaleChange::Replace(s) => match meta_str(s, "resourceVersion") {
+                    "" => None,
+                    rv => Some(rv.parse().map_err(|_| StatusError::bad_request(format!("invalid resourceVersion {rv:?}")))?),
+                },
+                ScaleChange::Patch(..) => None,
+            };
+            let updated = reg
+                .update_with(def, ns, name, wanted_rv, &opts, |old| {
+                    let scale = match &update {
+                        ScaleChange::Replace(s) => s.clone(),
+                        ScaleChange::Patch(pt, p) => crate::registry::generic::apply_patch(&scale_of(old), *pt, p)?,
+                    };
+                    let replicas = scale.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+                    if replicas < 0 {
+                        return Err(StatusError::new(
+                            422,
+                            "Invalid",
+                            format!("Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"),
+                        ));
+                    }
+                    let mut new = old.clone();
+                    if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+                        spec.insert("replicas".into(), json!(replicas));
+                    }
+                    Ok(new)
+                })
+                .await?;
+            Ok(respond(200, &scale_of(&updated), accept.format, pretty))
+        }
+        ("ephemeralcontainers", "update") | ("ephemeralcontainers", "patch") => {
+            let opts = write_options(q)?;
+            let change = if verb == "update" {
+                let ct = header(&req, "content-type").map(str::to_string);
+                let body = read_body(req.into_body()).await?;
+                ScaleChange::Replace(negotiate::decode_body(ct.as_deref(), &body)?)
+            } else {
+                let (pt, patch) = read_patch(req).await?;
+                ScaleChange::Patch(pt, patch)
+            };
+            let updated = reg
+                .update_with(def, ns, name, None, &opts, |old| {
+                    let wanted = match &change {
+                        ScaleChange::Replace(p) => p.clone(),
+                        ScaleChange::Patch(pt, p) => crate::registry::generic::apply_patch(old, *pt, p)?,
+                    };
+                    let mut new = old.clone();
+                    let ec = wanted.pointer("/spec/ephemeralContainers").cloned().unwrap_or(Value::Null);
+                    if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+                        spec.insert("ephemeralContainers".into(), ec);
+                    }
+                    Ok(new)
+                })
+                .await?;
+            Ok(object_response(200, def, updated, accept, q, pretty))
+        }
+        ("binding", "create") => {
+            let body = read_body(req.into_body()).await?;
+            let binding = negotiate::decode_body(Some("application/json"), &body)?;
+            let node = binding.pointer("/target/name").and_then(Value::as_str).unwrap_or("").to_string();
+            if node.is_empty() {
+                return Err(StatusError::new(422, "Invalid", format!("Binding.core \"{name}\" is invalid: target.name: Required value")));
+            }
+            let opts = write_options(q)?;
+            reg.update_with(def, ns, name, None, &opts, |old| {
+                let current = old.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+                if !current.is_empty() {
+                    return Err(StatusError::conflict_msg(def, name, &format!("pod {name} is already assigned to node \"{current}\"")));
+                }
+                let mut new = old.clone();
+                if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+                    spec.insert("nodeName".into(), json!(node));
+                }
+                if let Some(ann) = binding.pointer("/metadata/annotations").and_then(Value::as_object) {
+                    let meta = new.get_mut("metadata").and_then(Value::as_object_mut);
+                    if let Some(meta) = meta {
+                        let a = meta.entry("annotations").or_insert_with(|| json!({}));
+                        if let Some(a) = a.as_object_mut() {
+                            for (k, v) in ann {
+                                a.insert(k.clone(), v.clone());
+                            }
+                        }
+                    }
+                }
+                set_condition(&mut new, "PodScheduled", "True", None);
+                Ok(new)
+            })
+            .await?;
+            Ok(respond(201, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}), accept.format, pretty))
+        }
+        ("eviction", "create") => {
+            let _ = read_body(req.into_body()).await?;
+            let opts = DeleteOptions { dry_run: dry_run(q)?, ..Default::default() };
+            reg.delete(def, ns, name, &opts).await?;
+            Ok(respond(201, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}), accept.format, pretty))
+        }
+        ("finalize", "update") => {
+            let ct = header(&req, "content-type").map(str::to_string);
+            let body = read_body(req.into_body()).await?;
+            let obj = negotiate::decode_body(ct.as_deref(), &body)?;
+            let finalizers = obj.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+            let updated = reg
+                .update_with(def, ns, name, None, &write_options(q)?, |old| {
+                    let mut new = old.clone();
+                    if let Some(m) = new.as_object_mut() {
+                        let spec = m.entry("spec").or_insert_with(|| json!({}));
+                        if let Some(s) = spec.as_object_mut() {
+                            s.insert("finalizers".into(), finalizers.clone());
+                        }
+                    }
+                    Ok(new)
+                })
+                .await?;
+            Ok(object_response(200, def, updated, accept, q, pretty))
+        }
+        ("log", _) | ("exec", _) | ("attach", _) | ("portforward", _) => {
+            let pod = reg.get(def, ns, name).await?;
+            Err(pod_not_running(&pod, sub, q))
+        }
+        _ => Err(StatusError::not_found_path()),
+    }
+}
+
+enum ScaleChange {
+    Replace(Value),
+    Patch(PatchType, Value),
+}
+
+/// Sets (or replaces) a condition in status.conditions.
+pub fn set_condition(obj: &mut Value, type_: &str, status_: &str, reason: Option<&str>) {
+    let Some(map) = obj.as_object_mut() else { return };
+    let st = map.entry("status").or_insert_with(|| json!({}));
+    let Some(st) = st.as_object_mut() else { return };
+    let conds = st.entry("conditions").or_insert_with(|| json!([]));
+    let Some(conds) = conds.as_array_mut() else { return };
+    let mut c = json!({"type": type_, "status": status_, "lastProbeTime": null, "lastTransitionTime": crate::registry::generic::now_rfc3339()});
+    if let Some(r) = reason {
+        c["reason"] = json!(r);
+    }
+    if let Some(existing) = conds.iter_mut().find(|c| c.get("type").and_then(Value::as_str) == Some(type_)) {
+        if existing.get("status").and_then(Value::as_str) != Some(status_) {
+            *existing = c;
+        }
+    } else {
+        conds.push(c);
+    }
+}
+
+/// What the apiserver answers for logs/exec/attach/port-forward of a pod whose container
+/// is not running.
+fn pod_not_running(pod: &Value, sub: &str, q: &Query) -> StatusError {
+    let name = meta_str(pod, "name");
+    let node = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+    if node.is_empty() {
+        return StatusError::bad_request(format!("pod {name} does not have a host assigned"));
+    }
+    let containers: Vec<&str> = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|c| c.get("name").and_then(Value::as_str)).collect())
+        .unwrap_or_default();
+    let container = q.get("container").map(str::to_string).or_else(|| containers.first().map(|s| s.to_string())).unwrap_or_default();
+    if sub == "portforward" {
+        return StatusError::bad_request(format!("pod {name} is not running"));
+    }
+    let reason = pod
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().find(|c| c.get("name").and_then(Value::as_str) == Some(container.as_str())))
+        .and_then(|c| c.pointer("/state/waiting/reason"))
+        .and_then(Value::as_str)
+        .unwrap_or("ContainerCreating");
+    StatusError::bad_request(format!("container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"))
+}
