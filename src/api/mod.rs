@@ -307,7 +307,7 @@ fn aggregated_response(v: Value, pretty: bool) -> Response<Body> {
 }
 
 /// The Kubernetes version this server speaks.
-pub const KUBERNETES_VERSION: &str = "v1.33.0";
+pub const KUBERNETES_VERSION: &str = "v1.33.5";
 
 pub fn version_info() -> Value {
     serde_json::json!({
