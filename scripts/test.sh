@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs the OS packages the tests need (Debian, as root), builds minikube-rs and runs the
+# whole test suite: unit tests and the integration tests that drive the real binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# Packages the integration tests use: curl/jq to poke the API, iproute2/iptables for the node
+# network, runc and busybox for containers, python3 for helper scripts.
+packages=(curl jq iproute2 iptables runc busybox-static python3)
+
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+# kubectl: keep the one the machine has; fall back to Debian's kubernetes-client.
+if [[ ! -x /usr/bin/kubectl ]] && ! command -v kubectl >/dev/null 2>&1; then
+    missing+=(kubernetes-client)
+fi
+
+if ((${#missing[@]})); then
+    step "installing OS packages: ${missing[*]}"
+    sudo=()
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null 2>&1 || {
+            echo "test.sh: need root (or sudo) to install: ${missing[*]}" >&2
+            exit 1
+        }
+        sudo=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -q
+    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+    step "OS packages present: ${packages[*]} kubectl"
+fi
+
+command -v cargo >/dev/null 2>&1 || {
+    echo "test.sh: cargo not found; install the Rust toolchain (rustup) first" >&2
+    exit 1
+}
+
+step "cargo build --release --bins"
+build_start=$SECONDS
+cargo build --release --bins
+build_secs=$((SECONDS - build_start))
+
+step "cargo test --release --all-targets -- --test-threads=2"
+test_start=$SECONDS
+set +e
+cargo test --release --all-targets -- --test-threads=2
+test_rc=$?
+set -e
+test_secs=$((SECONDS - test_start))
+
+echo
+echo "==> summary"
+echo "    kubectl:  $(kubectl version --client 2>/dev/null | head -n1 || echo unknown)"
+echo "    build:    ok (${build_secs}s)"
+if ((test_rc == 0)); then
+    echo "    tests:    ok (${test_secs}s)"
+else
+    echo "    tests:    FAILED with exit code ${test_rc} (${test_secs}s); see the output above"
+fi
+exit "$test_rc"
