@@ -19,7 +19,8 @@ const DNS1035_LABEL_ERR: &str = "a DNS-1035 label must consist of lower case alp
 const DNS1035_LABEL_MAX: usize = 63;
 
 const QUALIFIED_NAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
-const QUALIFIED_NAME_ERR: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
+const QUALIFIED_NAME_ERR: &str =
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const QUALIFIED_NAME_MAX: usize = 63;
 
 const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
@@ -91,7 +92,11 @@ pub fn invalid_field_message(field: &str, value: &str, msgs: &[String]) -> Strin
 pub fn name_errors(rule: NameRule, name: &str) -> Vec<FieldError> {
     validate(rule, name)
         .iter()
-        .map(|m| FieldError { field: "metadata.name".into(), reason: "FieldValueInvalid", message: invalid_body(name, m) })
+        .map(|m| FieldError {
+            field: "metadata.name".into(),
+            reason: "FieldValueInvalid",
+            message: invalid_body(name, m),
+        })
         .collect()
 }
 
@@ -115,11 +120,19 @@ pub fn label_errors(labels: &serde_json::Map<String, serde_json::Value>, field: 
     let mut errs = Vec::new();
     for k in keys {
         for m in validate_label_key(k) {
-            errs.push(FieldError { field: field.to_string(), reason: "FieldValueInvalid", message: invalid_body(k, &m) });
+            errs.push(FieldError {
+                field: field.to_string(),
+                reason: "FieldValueInvalid",
+                message: invalid_body(k, &m),
+            });
         }
         if let Some(v) = labels[k].as_str() {
             for m in validate_label_value(v) {
-                errs.push(FieldError { field: field.to_string(), reason: "FieldValueInvalid", message: invalid_body(v, &m) });
+                errs.push(FieldError {
+                    field: field.to_string(),
+                    reason: "FieldValueInvalid",
+                    message: invalid_body(v, &m),
+                });
             }
         }
     }
@@ -373,10 +386,7 @@ mod tests {
         assert_eq!(validate(NameRule::Label, "a.b"), vec!["must not contain dots".to_string()]);
         assert_eq!(validate(NameRule::Label, "Default"), vec![LABEL_MSG.to_string()]);
         assert_eq!(validate(NameRule::Label, "a_b.c"), vec![LABEL_MSG.to_string()]);
-        assert_eq!(
-            validate(NameRule::Label, &"a".repeat(64)),
-            vec!["must be no more than 63 characters".to_string()]
-        );
+        assert_eq!(validate(NameRule::Label, &"a".repeat(64)), vec!["must be no more than 63 characters".to_string()]);
     }
 
     #[test]
@@ -452,16 +462,16 @@ mod tests {
         let name_msg = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
         assert_eq!(validate_label_key("-app"), vec![name_msg.to_string()]);
         assert_eq!(validate_label_key(""), vec!["name part must be non-empty".to_string(), name_msg.to_string()]);
-        assert_eq!(
-            validate_label_key("/app"),
-            vec!["prefix part must be non-empty".to_string()]
-        );
+        assert_eq!(validate_label_key("/app"), vec!["prefix part must be non-empty".to_string()]);
         assert_eq!(validate_label_key("Example.com/app"), vec![format!("prefix part {SUBDOMAIN_MSG}")]);
         assert_eq!(
             validate_label_key("a/b/c"),
             vec!["a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')".to_string()]
         );
-        assert_eq!(validate_label_key(&"a".repeat(64)), vec!["name part must be no more than 63 characters".to_string()]);
+        assert_eq!(
+            validate_label_key(&"a".repeat(64)),
+            vec!["name part must be no more than 63 characters".to_string()]
+        );
     }
 
     #[test]

@@ -256,7 +256,11 @@ impl LabelSelector {
         let mut requirements: Vec<Requirement> = labels
             .iter()
             .filter_map(|(k, v)| {
-                v.as_str().map(|v| Requirement { key: k.clone(), operator: Operator::Equals, values: vec![v.to_string()] })
+                v.as_str().map(|v| Requirement {
+                    key: k.clone(),
+                    operator: Operator::Equals,
+                    values: vec![v.to_string()],
+                })
             })
             .collect();
         requirements.sort_by(|a, b| a.key.cmp(&b.key));
@@ -285,10 +289,8 @@ impl LabelSelector {
     /// `matches` on an object's metadata.labels (a missing map counts as empty).
     pub fn matches_object(&self, obj: &Value) -> bool {
         static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-        let labels = obj
-            .pointer("/metadata/labels")
-            .and_then(Value::as_object)
-            .unwrap_or_else(|| EMPTY.get_or_init(Map::new));
+        let labels =
+            obj.pointer("/metadata/labels").and_then(Value::as_object).unwrap_or_else(|| EMPTY.get_or_init(Map::new));
         self.matches(labels)
     }
 
@@ -955,13 +957,17 @@ mod tests {
             "\"Foo\" is not a valid label selector operator"
         );
         assert_eq!(
-            LabelSelector::from_label_selector_json(&json!({"matchExpressions": [{"key": "a", "operator": "In", "values": []}]}))
-                .unwrap_err(),
+            LabelSelector::from_label_selector_json(
+                &json!({"matchExpressions": [{"key": "a", "operator": "In", "values": []}]})
+            )
+            .unwrap_err(),
             "values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty"
         );
         assert_eq!(
-            LabelSelector::from_label_selector_json(&json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]}))
-                .unwrap_err(),
+            LabelSelector::from_label_selector_json(
+                &json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]})
+            )
+            .unwrap_err(),
             "values: Invalid value: []string{\"x\"}: values set must be empty for exists and does not exist"
         );
         assert_eq!(
@@ -1006,7 +1012,8 @@ mod tests {
         assert_eq!(FieldSelector::parse("a==b").unwrap().requirements()[0].op, FieldOp::Equals);
         assert_eq!(FieldSelector::parse("a!=b").unwrap().single_name(), None);
         // kubectl describe's events selector.
-        let ev = FieldSelector::parse("involvedObject.name=p,involvedObject.namespace=default,involvedObject.uid=1-2").unwrap();
+        let ev = FieldSelector::parse("involvedObject.name=p,involvedObject.namespace=default,involvedObject.uid=1-2")
+            .unwrap();
         assert_eq!(ev.requirements().len(), 3);
         assert_eq!(ev.to_string(), "involvedObject.name=p,involvedObject.namespace=default,involvedObject.uid=1-2");
     }
@@ -1016,14 +1023,8 @@ mod tests {
         let f = FieldSelector::parse(r"a=x\,y\=z\\w").unwrap();
         assert_eq!(f.requirements()[0].value, r"x,y=z\w");
         assert_eq!(f.to_string(), r"a=x\,y\=z\\w");
-        assert_eq!(
-            FieldSelector::parse("a").unwrap_err(),
-            "invalid selector: 'a'; can't understand 'a'"
-        );
-        assert_eq!(
-            FieldSelector::parse("b=c,a").unwrap_err(),
-            "invalid selector: 'b=c,a'; can't understand 'a'"
-        );
+        assert_eq!(FieldSelector::parse("a").unwrap_err(), "invalid selector: 'a'; can't understand 'a'");
+        assert_eq!(FieldSelector::parse("b=c,a").unwrap_err(), "invalid selector: 'b=c,a'; can't understand 'a'");
         assert_eq!(
             FieldSelector::parse("a=b=c").unwrap_err(),
             "invalid field selector: unescaped character in value: 61"
