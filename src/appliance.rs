@@ -83,9 +83,11 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Runni
 
     let state = ApiState::new(registry.clone(), SocketAddr::new(client_host, api_addr.port()).to_string(), shutdown.clone());
     let server = tokio::spawn(api::serve(listener, pki.server_config.clone(), state.clone()));
+    let client = crate::client::Client::new(registry.clone(), "minikube-rs-controller-manager");
+    let namespaces = tokio::spawn(crate::controllers::namespace::run(client, shutdown.clone()));
     state.ready.store(true, Ordering::Release);
     tracing::info!(address = %url, elapsed_ms = t0.elapsed().as_millis() as u64, "API server ready");
-    Ok(Running { registry, api_addr, shutdown, tasks: vec![server], store })
+    Ok(Running { registry, api_addr, shutdown, tasks: vec![server, namespaces], store })
 }
 
 /// `minikube-rs server`: runs until SIGTERM or SIGINT.

@@ -3,5 +3,6 @@ pub mod api;
 pub mod appliance;
 pub mod client;
 pub mod config;
+pub mod controllers;
 pub mod registry;
 pub mod store;

@@ -643,7 +643,9 @@ impl Registry {
             }
             // Removing the last finalizer of an object being deleted completes the deletion.
             let deleting = new.pointer("/metadata/deletionTimestamp").is_some();
-            let no_finalizers = new.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(|a| a.is_empty());
+            let empty = |p: &str| new.pointer(p).and_then(Value::as_array).is_none_or(|a| a.is_empty());
+            let is_namespace = def.plural == "namespaces" && def.group.is_empty();
+            let no_finalizers = empty("/metadata/finalizers") && (!is_namespace || empty("/spec/finalizers"));
             if opts.dry_run {
                 return Ok(new);
             }
