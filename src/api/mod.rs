@@ -258,7 +258,7 @@ async fn non_resource(
         return error_response(&StatusError::method_not_allowed(), pretty);
     }
     let accept = req.headers().get("accept").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let aggregated = accept.contains("g=apidiscovery.k8s.io") && accept.contains("as=APIGroupDiscoveryList");
+    let aggregated = discovery::wants_aggregated(&accept);
     let p = path.trim_end_matches('/');
     let json = |v: Value| respond(200, &v, negotiate::Format::Json, pretty);
     match p {
@@ -266,10 +266,10 @@ async fn non_resource(
         "/version" => json(version_info()),
         "/healthz" | "/livez" | "/readyz" => health(state, p, query),
         "/metrics" => text(200, &state.metrics.render()),
-        "/api" if aggregated => aggregated_response(pending::aggregated_core(), pretty),
-        "/apis" if aggregated => aggregated_response(pending::aggregated_apis(), pretty),
-        "/api" => json(pending::api_versions(&state.server_address)),
-        "/apis" => json(pending::api_group_list()),
+        "/api" if aggregated => aggregated_response(discovery::aggregated_core(), pretty),
+        "/apis" if aggregated => aggregated_response(discovery::aggregated_apis(), pretty),
+        "/api" => json(discovery::api_versions(&state.server_address)),
+        "/apis" => json(discovery::api_group_list()),
         _ => {
             if let Some(check) = ["/healthz/", "/livez/", "/readyz/"].iter().find(|pre| p.starts_with(*pre)) {
                 let name = &p[check.len()..];
@@ -283,9 +283,9 @@ async fn non_resource(
             }
             let parts: Vec<&str> = p.trim_start_matches('/').split('/').collect();
             let found = match parts.as_slice() {
-                ["api", v] => pending::api_resource_list("", v),
-                ["apis", g] => pending::api_group(g),
-                ["apis", g, v] => pending::api_resource_list(g, v),
+                ["api", v] => discovery::api_resource_list("", v),
+                ["apis", g] => discovery::api_group(g),
+                ["apis", g, v] => discovery::api_resource_list(g, v),
                 _ => None,
             };
             match found {
@@ -300,7 +300,7 @@ fn aggregated_response(v: Value, pretty: bool) -> Response<Body> {
     let (bytes, _) = negotiate::encode(&v, negotiate::Format::Json, pretty);
     Response::builder()
         .status(200)
-        .header("content-type", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList")
+        .header("content-type", discovery::AGGREGATED_CONTENT_TYPE)
         .header("vary", "Accept")
         .body(full(bytes))
         .unwrap_or_else(|_| Response::new(full(Bytes::new())))
@@ -337,7 +337,7 @@ pub fn go_arch() -> &'static str {
 
 fn root_paths() -> Vec<String> {
     let mut paths = vec!["/api".to_string(), "/api/v1".to_string(), "/apis".to_string()];
-    for (group, versions) in pending::group_versions() {
+    for (group, versions) in discovery::group_versions() {
         paths.push(format!("/apis/{group}"));
         for v in versions {
             paths.push(format!("/apis/{group}/{v}"));
