@@ -1,10 +1,28 @@
 //! The embedded MVCC key-value store: bytes, keys and revisions over sled, with a watch hub,
 //! group commit and compaction. It knows nothing of Kubernetes; the registry is its only user.
-//!
-//! CONTRACT (implementation pending): the public API below is fixed; internals are free.
 
+pub mod backend;
+mod codec;
+mod compactor;
+#[cfg(test)]
+pub(crate) mod recording;
+mod watch;
+mod writer;
+
+use backend::{Backend, SledBackend};
 use bytes::Bytes;
-use std::sync::Arc;
+use codec::{data_key, decode_kv, decode_log_key, decode_revision, prefix_end, LOG_END, LOG_PREFIX};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+pub use watch::WatchStream;
+use writer::{Request, WriteOp};
+
+/// Writes waiting for the writer before callers are held back.
+const REQUEST_QUEUE: usize = 8192;
+/// Live events buffered per watcher before it lags and catches up from the log.
+const EVENT_BUFFER: usize = 4096;
 
 /// One global, monotonically increasing revision, as etcd's.
 pub type Revision = i64;
@@ -84,67 +102,227 @@ impl Default for StoreOptions {
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    _inner: Arc<()>,
+    inner: Arc<Inner>,
 }
 
-/// A stream of events for keys under one prefix, in revision order.
-pub struct WatchStream {
-    _p: (),
+/// What the writer thread, the readers, the compactor and the watchers share.
+pub(crate) struct Shared {
+    backend: Arc<dyn Backend>,
+    /// Readers that need a consistent view (list, count) hold the read side; the
+    /// writer holds the write side only while applying a batch, never while syncing.
+    snapshot: RwLock<()>,
+    /// The revision of the last applied batch: what reads see.
+    revision: AtomicI64,
+    /// The revision of the last synced batch: what watchers may see.
+    durable: AtomicI64,
+    /// Log entries at or below this revision may be gone.
+    compacted: AtomicI64,
+    /// Events, published by the writer in revision order once durable.
+    events: broadcast::Sender<Arc<Event>>,
+    compaction: tokio::sync::Mutex<()>,
+    /// Cancelled on close or when the last handle goes: ends watches and the compactor.
+    closed: CancellationToken,
 }
 
-impl WatchStream {
-    /// The next event; `Some(Err(Compacted))` if this watcher fell behind compaction;
-    /// `None` when the store closes.
-    pub async fn next(&mut self) -> Option<Result<Arc<Event>>> {
-        unimplemented!()
+struct Inner {
+    shared: Arc<Shared>,
+    requests: mpsc::Sender<Request>,
+    writer_stopped: tokio::sync::watch::Receiver<bool>,
+    compactor: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The writer stops by itself once `requests` is dropped, after draining the queue.
+        self.shared.closed.cancel();
     }
 }
 
 impl Store {
     /// Opens (or creates) the store in `dir`, recovering its revision, and starts the
     /// writer thread and the compactor. Must be called inside a tokio runtime.
-    pub fn open(_dir: &std::path::Path, _opts: StoreOptions) -> Result<Store> {
-        unimplemented!()
+    pub fn open(dir: &std::path::Path, opts: StoreOptions) -> Result<Store> {
+        Store::open_with_backend(Arc::new(SledBackend::open(dir)?), opts)
     }
+
+    /// Like `open`, over any backend (tests use a recording one).
+    pub fn open_with_backend(backend: Arc<dyn Backend>, opts: StoreOptions) -> Result<Store> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::Backend("the store must be opened inside a tokio runtime".into()))?;
+        let (revision, compacted) = recover(backend.as_ref())?;
+        let shared = Arc::new(Shared {
+            backend,
+            snapshot: RwLock::new(()),
+            revision: AtomicI64::new(revision),
+            durable: AtomicI64::new(revision),
+            compacted: AtomicI64::new(compacted),
+            events: broadcast::channel(EVENT_BUFFER).0,
+            compaction: tokio::sync::Mutex::new(()),
+            closed: CancellationToken::new(),
+        });
+        let (requests, queue) = mpsc::channel(REQUEST_QUEUE);
+        let (stopped_tx, writer_stopped) = tokio::sync::watch::channel(false);
+        writer::spawn(shared.clone(), queue, stopped_tx)?;
+        let compactor = compactor::spawn(&runtime, Arc::downgrade(&shared), shared.closed.clone(), &opts);
+        tracing::debug!(revision, compacted, "store opened");
+        Ok(Store {
+            inner: Arc::new(Inner { shared, requests, writer_stopped, compactor: Mutex::new(Some(compactor)) }),
+        })
+    }
+
     pub fn current_revision(&self) -> Revision {
-        unimplemented!()
+        self.inner.shared.revision.load(Ordering::Acquire)
     }
+
     /// Oldest revision a watch can still start after.
     pub fn oldest_revision(&self) -> Revision {
-        unimplemented!()
+        self.inner.shared.compacted.load(Ordering::Acquire)
     }
-    pub fn get(&self, _key: &str) -> Result<Option<KeyValue>> {
-        unimplemented!()
+
+    pub fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+        let dkey = data_key(key);
+        match self.inner.shared.backend.get(&dkey)? {
+            Some(raw) => decode_kv(&dkey, &raw).map(Some),
+            None => Ok(None),
+        }
     }
+
     /// Keys starting with `prefix`, in key order, strictly after `start_after` when given;
     /// `limit` 0 means no limit.
-    pub fn list(&self, _prefix: &str, _start_after: Option<&str>, _limit: usize) -> Result<ListResult> {
-        unimplemented!()
+    pub fn list(&self, prefix: &str, start_after: Option<&str>, limit: usize) -> Result<ListResult> {
+        let (start, end) = key_range(prefix, start_after);
+        let mut items = Vec::new();
+        let mut remaining = 0;
+        let shared = &self.inner.shared;
+        let _snapshot = shared.snapshot.read().unwrap_or_else(|e| e.into_inner());
+        let revision = shared.revision.load(Ordering::Acquire);
+        if start < end {
+            shared.backend.scan(&start, Some(&end), &mut |k, v| {
+                if limit == 0 || items.len() < limit {
+                    items.push(decode_kv(k, v)?);
+                } else {
+                    remaining += 1;
+                }
+                Ok(true)
+            })?;
+        }
+        Ok(ListResult { items, revision, more: remaining > 0, remaining })
     }
+
     /// Count of keys under a prefix.
-    pub fn count(&self, _prefix: &str) -> Result<usize> {
-        unimplemented!()
+    pub fn count(&self, prefix: &str) -> Result<usize> {
+        let (start, end) = key_range(prefix, None);
+        let mut count = 0;
+        let shared = &self.inner.shared;
+        let _snapshot = shared.snapshot.read().unwrap_or_else(|e| e.into_inner());
+        shared.backend.scan(&start, Some(&end), &mut |_, _| {
+            count += 1;
+            Ok(true)
+        })?;
+        Ok(count)
     }
+
     /// Creates `key`; fails with AlreadyExists. Resolves only once durable (fsync'd).
-    pub async fn create(&self, _key: &str, _value: Bytes) -> Result<KeyValue> {
-        unimplemented!()
+    pub async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue> {
+        self.write(WriteOp::Create { key: key.to_owned(), value }).await
     }
+
     /// Replaces `key`'s value; NotFound if absent; Conflict if `expected` is given and differs
     /// from the current mod revision. Resolves only once durable.
-    pub async fn update(&self, _key: &str, _value: Bytes, _expected: Option<Revision>) -> Result<KeyValue> {
-        unimplemented!()
+    pub async fn update(&self, key: &str, value: Bytes, expected: Option<Revision>) -> Result<KeyValue> {
+        self.write(WriteOp::Update { key: key.to_owned(), value, expected }).await
     }
+
     /// Deletes `key`, returning its last value with `mod_revision` = the delete's revision.
-    pub async fn delete(&self, _key: &str, _expected: Option<Revision>) -> Result<KeyValue> {
-        unimplemented!()
+    pub async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue> {
+        self.write(WriteOp::Delete { key: key.to_owned(), expected }).await
     }
+
+    /// Hands one write to the writer thread. Once queued it is committed even if this future
+    /// is dropped.
+    async fn write(&self, op: WriteOp) -> Result<KeyValue> {
+        let (reply, outcome) = oneshot::channel();
+        self.inner.requests.send(Request::Write(op, reply)).await.map_err(|_| Error::Closed)?;
+        outcome.await.map_err(|_| Error::Closed)?
+    }
+
     /// Events for keys under `prefix` with revision > `after`. Err(Compacted) when `after` is
     /// older than `oldest_revision()`.
-    pub fn watch(&self, _prefix: &str, _after: Revision) -> Result<WatchStream> {
-        unimplemented!()
+    pub fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream> {
+        let shared = &self.inner.shared;
+        if shared.closed.is_cancelled() {
+            return Err(Error::Closed);
+        }
+        // Revisions start at 1: anything below 0 asks for the same as 0.
+        let after = after.max(0);
+        // Subscribe before the stream replays anything, so no revision falls between the two.
+        let live = shared.events.subscribe();
+        let oldest = shared.compacted.load(Ordering::Acquire);
+        if after < oldest {
+            return Err(Error::Compacted { requested: after, oldest });
+        }
+        Ok(WatchStream::new(shared, live, prefix, after))
     }
+
+    /// Makes `revision` (clamped to the last durable revision) the oldest revision a watch can start
+    /// after and deletes the older event log, in small batches. The background compactor does
+    /// this with `current_revision() - history_revisions`.
+    pub async fn compact(&self, revision: Revision) -> Result<()> {
+        compactor::compact(&self.inner.shared, revision).await
+    }
+
     /// Stops the writer after flushing; later writes fail with Closed.
     pub async fn close(&self) {
-        unimplemented!()
+        // Fails only if the writer already stopped, which is what we want anyway.
+        let _ = self.inner.requests.send(Request::Close).await;
+        let mut stopped = self.inner.writer_stopped.clone();
+        let _ = stopped.wait_for(|stopped| *stopped).await;
+        self.inner.shared.closed.cancel();
+        let compactor = self.inner.compactor.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(compactor) = compactor {
+            let _ = compactor.await;
+        }
     }
+}
+
+/// The tree keys for `prefix`: from the first key after `start_after` (or the prefix itself)
+/// up to, not including, the first key past the prefix.
+fn key_range(prefix: &str, start_after: Option<&str>) -> (Vec<u8>, Vec<u8>) {
+    let dprefix = data_key(prefix);
+    // `k/…` always has a successor (`k0`), whatever the prefix.
+    let end = prefix_end(&dprefix).unwrap_or_else(|| b"k0".to_vec());
+    let start = match start_after {
+        Some(after) if after >= prefix => {
+            let mut start = data_key(after);
+            start.push(0);
+            start
+        }
+        _ => dprefix,
+    };
+    (start, end)
+}
+
+/// Reads the revision and the compaction watermark back from the backend.
+fn recover(backend: &dyn Backend) -> Result<(Revision, Revision)> {
+    let meta = |key: &[u8], what: &str| -> Result<Revision> {
+        match backend.get(key)? {
+            Some(raw) => decode_revision(&raw, what),
+            None => Ok(0),
+        }
+    };
+    let revision = meta(codec::META_REVISION, "store revision (m/rev)")?;
+    let recorded = meta(codec::META_COMPACTED, "compacted revision (m/compacted)")?;
+    let mut first_logged = None;
+    backend.scan(LOG_PREFIX, Some(LOG_END), &mut |k, _| {
+        first_logged = Some(decode_log_key(k)?);
+        Ok(false)
+    })?;
+    // Compaction may have deleted more than it recorded before a crash: trust the log itself.
+    let compacted = recorded.max(first_logged.map_or(revision, |first| first - 1));
+    if compacted > revision {
+        return Err(Error::Backend(format!(
+            "corrupt store: compacted revision {compacted} is beyond the current revision {revision}"
+        )));
+    }
+    Ok((revision, compacted))
 }
