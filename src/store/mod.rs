@@ -6,6 +6,8 @@ mod codec;
 mod compactor;
 #[cfg(test)]
 pub(crate) mod recording;
+#[cfg(test)]
+mod tests;
 mod watch;
 mod writer;
 
