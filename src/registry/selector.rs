@@ -316,8 +316,12 @@ impl fmt::Display for LabelSelector {
     }
 }
 
-/// `%#v` of a []string, as field errors print a bad values list.
+/// `%#v` of a []string, as field errors print a bad values list. An empty list prints as
+/// Go's nil slice: LabelSelectorAsSelector's `append([]string(nil), values...)` yields nil.
 fn go_string_slice(values: &[String]) -> String {
+    if values.is_empty() {
+        return "[]string(nil)".to_string();
+    }
     let items: Vec<String> = values.iter().map(|v| quote(v)).collect();
     format!("[]string{{{}}}", items.join(", "))
 }
@@ -961,7 +965,7 @@ mod tests {
                 &json!({"matchExpressions": [{"key": "a", "operator": "In", "values": []}]})
             )
             .unwrap_err(),
-            "values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty"
+            "values: Invalid value: []string(nil): for 'in', 'notin' operators, values set can't be empty"
         );
         assert_eq!(
             LabelSelector::from_label_selector_json(
