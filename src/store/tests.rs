@@ -443,7 +443,9 @@ async fn a_hundred_watchers_each_see_a_write_promptly() {
         assert_eq!(rev, start + 1);
         worst = worst.max(at.saturating_duration_since(acked));
     }
-    assert!(worst < Duration::from_millis(50), "slowest watcher saw the event {worst:?} after the ack");
+    eprintln!("100 watchers: the slowest saw the event {worst:?} after the ack");
+    // Typically well under a millisecond; the bound leaves room for a loaded CI machine.
+    assert!(worst < Duration::from_millis(100), "slowest watcher saw the event {worst:?} after the ack");
     store.close().await;
 }
 

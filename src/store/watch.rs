@@ -91,7 +91,7 @@ impl WatchStream {
                         return Some(Ok(event));
                     }
                 }
-                // A gap (events were never published) or a lag: the log has everything applied.
+                // A gap (events that were never published) or a lag: the durable log has them all.
                 Ok(_) | Err(RecvError::Lagged(_)) => self.replaying = true,
                 Err(RecvError::Closed) => {
                     self.done = true;
