@@ -1,0 +1,86 @@
+//! Namespaces (core/v1): cluster-scoped, RFC 1123 label names, no deletecollection, the
+//! `finalize` and `status` subresources, and the four namespaces every cluster starts with.
+
+use jiff::Timestamp;
+use serde_json::{json, Value};
+
+use super::print::*;
+use super::{Column, NameRule, ResourceDef, Subresource, VERBS_GET_PATCH_UPDATE};
+
+pub static NAMESPACES: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    kind: "Namespace",
+    plural: "namespaces",
+    singular: "namespace",
+    namespaced: false,
+    short_names: &["ns"],
+    categories: &[],
+    verbs: &["create", "delete", "get", "list", "patch", "update", "watch"],
+    subresources: &[
+        Subresource { name: "finalize", group: "", version: "v1", kind: "Namespace", verbs: &["update"] },
+        Subresource { name: "status", group: "", version: "v1", kind: "Namespace", verbs: VERBS_GET_PATCH_UPDATE },
+    ],
+    storage_prefix: "/registry/namespaces",
+    storage_version: "v1",
+    to_storage: None,
+    from_storage: None,
+    has_status: true,
+    tracks_generation: false,
+    name_rule: NameRule::Label,
+    columns: NAMESPACE_COLUMNS,
+    row,
+    field_labels: &["status.phase"],
+    field_value,
+    default: no_defaults,
+    validate: no_validation,
+};
+
+static NAMESPACE_COLUMNS: &[Column] = &[
+    Column { name: "Name", type_: "string", format: "name", description: NAME_DESCRIPTION, priority: 0 },
+    Column { name: "Status", type_: "string", format: "", description: "The status of the namespace", priority: 0 },
+    Column { name: "Age", type_: "string", format: "", description: CREATION_DESCRIPTION, priority: 0 },
+];
+
+fn row(ns: &Value, now: Timestamp) -> Vec<Value> {
+    vec![name(ns), s(str_at(ns, "/status/phase")), age(ns, now)]
+}
+
+fn field_value(ns: &Value, label: &str) -> Option<String> {
+    match label {
+        "status.phase" => Some(str_at(ns, "/status/phase").to_string()),
+        _ => meta_field(ns, label),
+    }
+}
+
+/// The namespaces a fresh cluster has, as the apiserver's system-namespaces controller
+/// creates them (metadata such as uid and timestamps is the caller's to fill).
+pub fn builtin() -> Vec<Value> {
+    ["default", "kube-system", "kube-public", "kube-node-lease"]
+        .iter()
+        .map(|n| {
+            json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": n, "labels": {"kubernetes.io/metadata.name": n}},
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"}
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_and_fields() {
+        let ns = json!({"metadata": {"name": "default", "creationTimestamp": "2024-05-01T11:00:00Z"},
+                        "status": {"phase": "Active"}});
+        let now: Timestamp = "2024-05-01T12:00:00Z".parse().unwrap();
+        assert_eq!(row(&ns, now), vec![json!("default"), json!("Active"), json!("60m")]);
+        assert_eq!(field_value(&ns, "status.phase").as_deref(), Some("Active"));
+        assert_eq!(field_value(&ns, "metadata.name").as_deref(), Some("default"));
+    }
+}

@@ -1,0 +1,93 @@
+//! PersistentVolumeClaims (core/v1): printed with phase, bound volume, capacity and class.
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::persistentvolume::{access_modes, storage_class};
+use super::print::*;
+use super::{Column, NameRule, ResourceDef, Subresource, VERBS_ALL, VERBS_GET_PATCH_UPDATE};
+
+pub static PERSISTENTVOLUMECLAIMS: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    kind: "PersistentVolumeClaim",
+    plural: "persistentvolumeclaims",
+    singular: "persistentvolumeclaim",
+    namespaced: true,
+    short_names: &["pvc"],
+    categories: &[],
+    verbs: VERBS_ALL,
+    subresources: &[Subresource {
+        name: "status",
+        group: "",
+        version: "v1",
+        kind: "PersistentVolumeClaim",
+        verbs: VERBS_GET_PATCH_UPDATE,
+    }],
+    storage_prefix: "/registry/persistentvolumeclaims",
+    storage_version: "v1",
+    to_storage: None,
+    from_storage: None,
+    has_status: true,
+    tracks_generation: false,
+    name_rule: NameRule::Subdomain,
+    columns: PVC_COLUMNS,
+    row,
+    field_labels: &[],
+    field_value: meta_field_value,
+    default: no_defaults,
+    validate: no_validation,
+};
+
+static PVC_COLUMNS: &[Column] = &[
+    Column { name: "Name", type_: "string", format: "name", description: NAME_DESCRIPTION, priority: 0 },
+    Column { name: "Status", type_: "string", format: "", description: "phase represents the current phase of PersistentVolumeClaim.", priority: 0 },
+    Column { name: "Volume", type_: "string", format: "", description: "volumeName is the binding reference to the PersistentVolume backing this claim.", priority: 0 },
+    Column { name: "Capacity", type_: "string", format: "", description: "capacity represents the actual resources of the underlying volume.", priority: 0 },
+    Column { name: "Access Modes", type_: "string", format: "", description: "accessModes contains the actual access modes the volume backing the PVC has. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#access-modes-1", priority: 0 },
+    Column { name: "StorageClass", type_: "string", format: "", description: "StorageClass of the pvc", priority: 0 },
+    Column { name: "VolumeAttributesClass", type_: "string", format: "", description: "VolumeAttributesClass of the pvc", priority: 0 },
+    Column { name: "Age", type_: "string", format: "", description: CREATION_DESCRIPTION, priority: 0 },
+    Column { name: "VolumeMode", type_: "string", format: "", description: "volumeMode defines what type of volume is required by the claim. Value of Filesystem is implied when not included in claim spec.", priority: 1 },
+];
+
+fn row(pvc: &Value, now: Timestamp) -> Vec<Value> {
+    let phase =
+        if at(pvc, "/metadata/deletionTimestamp").is_some() { "Terminating" } else { str_at(pvc, "/status/phase") };
+    let volume = str_at(pvc, "/spec/volumeName");
+    let (capacity, modes) = if volume.is_empty() {
+        (String::new(), String::new())
+    } else {
+        (quantity(pvc.pointer("/status/capacity/storage")), access_modes(arr_at(pvc, "/status/accessModes")))
+    };
+    vec![
+        name(pvc),
+        s(phase),
+        s(volume),
+        s(capacity),
+        s(modes),
+        s(storage_class(pvc)),
+        s(opt_str_at(pvc, "/spec/volumeAttributesClassName").unwrap_or("<unset>")),
+        age(pvc, now),
+        s(opt_str_at(pvc, "/spec/volumeMode").unwrap_or("<unset>")),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pending_and_bound() {
+        let pending = json!({"metadata": {"name": "data"}, "spec": {"storageClassName": "standard"},
+                             "status": {"phase": "Pending"}});
+        let c = row(&pending, Timestamp::UNIX_EPOCH);
+        assert_eq!(c[1..6], [json!("Pending"), json!(""), json!(""), json!(""), json!("standard")]);
+        let bound = json!({"metadata": {"name": "data"}, "spec": {"volumeName": "pv1", "volumeMode": "Filesystem"},
+                           "status": {"phase": "Bound", "capacity": {"storage": "5Gi"}, "accessModes": ["ReadWriteOnce"]}});
+        let c = row(&bound, Timestamp::UNIX_EPOCH);
+        assert_eq!(c[1..5], [json!("Bound"), json!("pv1"), json!("5Gi"), json!("RWO")]);
+        assert_eq!(c[8], json!("Filesystem"));
+    }
+}

@@ -1,0 +1,444 @@
+//! Pods (core/v1): discovery facts, etcd layout, the `kubectl get pods` Table (Ready,
+//! Status with its reason logic, Restarts) and the pod field selectors.
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::print::*;
+use super::{Column, NameRule, ResourceDef, Subresource, VERBS_ALL, VERBS_GET_PATCH_UPDATE};
+
+const CONNECT_VERBS: &[&str] = &["create", "get"];
+const PROXY_VERBS: &[&str] = &["create", "delete", "get", "patch", "update"];
+const CREATE: &[&str] = &["create"];
+
+pub static PODS: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    kind: "Pod",
+    plural: "pods",
+    singular: "pod",
+    namespaced: true,
+    short_names: &["po"],
+    categories: &["all"],
+    verbs: VERBS_ALL,
+    subresources: &[
+        Subresource { name: "attach", group: "", version: "v1", kind: "PodAttachOptions", verbs: CONNECT_VERBS },
+        Subresource { name: "binding", group: "", version: "v1", kind: "Binding", verbs: CREATE },
+        Subresource {
+            name: "ephemeralcontainers",
+            group: "",
+            version: "v1",
+            kind: "Pod",
+            verbs: VERBS_GET_PATCH_UPDATE,
+        },
+        Subresource { name: "eviction", group: "policy", version: "v1", kind: "Eviction", verbs: CREATE },
+        Subresource { name: "exec", group: "", version: "v1", kind: "PodExecOptions", verbs: CONNECT_VERBS },
+        Subresource { name: "log", group: "", version: "v1", kind: "Pod", verbs: &["get"] },
+        Subresource {
+            name: "portforward",
+            group: "",
+            version: "v1",
+            kind: "PodPortForwardOptions",
+            verbs: CONNECT_VERBS,
+        },
+        Subresource { name: "proxy", group: "", version: "v1", kind: "PodProxyOptions", verbs: PROXY_VERBS },
+        Subresource { name: "resize", group: "", version: "v1", kind: "Pod", verbs: VERBS_GET_PATCH_UPDATE },
+        Subresource { name: "status", group: "", version: "v1", kind: "Pod", verbs: VERBS_GET_PATCH_UPDATE },
+    ],
+    storage_prefix: "/registry/pods",
+    storage_version: "v1",
+    to_storage: None,
+    from_storage: None,
+    has_status: true,
+    // 1.33 always populates metadata.generation for pods (KEP-5067).
+    tracks_generation: true,
+    name_rule: NameRule::Subdomain,
+    columns: POD_COLUMNS,
+    row,
+    field_labels: &[
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "spec.hostNetwork",
+        "status.phase",
+        "status.podIP",
+        "status.podIPs",
+        "status.nominatedNodeName",
+    ],
+    field_value,
+    default: no_defaults,
+    validate: no_validation,
+};
+
+static POD_COLUMNS: &[Column] = &[
+    Column { name: "Name", type_: "string", format: "name", description: NAME_DESCRIPTION, priority: 0 },
+    Column { name: "Ready", type_: "string", format: "", description: "The aggregate readiness state of this pod for accepting traffic.", priority: 0 },
+    Column { name: "Status", type_: "string", format: "", description: "The aggregate status of the containers in this pod.", priority: 0 },
+    Column { name: "Restarts", type_: "string", format: "", description: "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.", priority: 0 },
+    Column { name: "Age", type_: "string", format: "", description: CREATION_DESCRIPTION, priority: 0 },
+    Column { name: "IP", type_: "string", format: "", description: "podIP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.", priority: 1 },
+    Column { name: "Node", type_: "string", format: "", description: "NodeName indicates in which node this pod is scheduled. If empty, this pod is a candidate for scheduling by the scheduler defined in schedulerName. Once this field is set, the kubelet for this node becomes responsible for the lifecycle of this pod. This field should not be used to express a desire for the pod to be scheduled on a specific node. https://kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node/#nodename", priority: 1 },
+    Column { name: "Nominated Node", type_: "string", format: "", description: "nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be scheduled right away as preemption victims receive their graceful termination periods. This field does not guarantee that the pod will be scheduled on this node. Scheduler may decide to place the pod elsewhere if other nodes become available sooner. Scheduler may also decide to give the resources on this node to a higher priority pod that is created after preemption. As a result, this field may be different than PodSpec.nodeName when the pod is scheduled.", priority: 1 },
+    Column { name: "Readiness Gates", type_: "string", format: "", description: "If specified, all readiness gates will be evaluated for pod readiness. A pod is ready when all its containers are ready AND all conditions specified in the readiness gates have status equal to \"True\" More info: https://git.k8s.io/enhancements/keps/sig-network/580-pod-readiness-gates", priority: 1 },
+];
+
+/// The pod's primary IP as the internal API sees it: status.podIP wins over podIPs[0].
+fn primary_ip(pod: &Value) -> &str {
+    let ip = str_at(pod, "/status/podIP");
+    if !ip.is_empty() {
+        return ip;
+    }
+    arr_at(pod, "/status/podIPs").first().map(|p| str_at(p, "/ip")).unwrap_or("")
+}
+
+fn field_value(pod: &Value, label: &str) -> Option<String> {
+    let v = match label {
+        "spec.nodeName" => str_at(pod, "/spec/nodeName").to_string(),
+        "spec.restartPolicy" => str_at(pod, "/spec/restartPolicy").to_string(),
+        "spec.schedulerName" => str_at(pod, "/spec/schedulerName").to_string(),
+        "spec.serviceAccountName" => str_at(pod, "/spec/serviceAccountName").to_string(),
+        "spec.hostNetwork" => bool_at(pod, "/spec/hostNetwork").to_string(),
+        "status.phase" => str_at(pod, "/status/phase").to_string(),
+        "status.podIP" => primary_ip(pod).to_string(),
+        // Accepted by the v1 field label conversion but absent from the pod's selectable
+        // field set upstream, so it only ever equals "".
+        "status.podIPs" => String::new(),
+        "status.nominatedNodeName" => str_at(pod, "/status/nominatedNodeName").to_string(),
+        _ => return meta_field(pod, label),
+    };
+    Some(v)
+}
+
+fn has_condition_true(pod: &Value, type_: &str) -> bool {
+    arr_at(pod, "/status/conditions").iter().any(|c| str_at(c, "/type") == type_ && str_at(c, "/status") == "True")
+}
+
+/// `isPodInitializedConditionTrue`: the first Initialized condition decides.
+fn initialized(pod: &Value) -> bool {
+    arr_at(pod, "/status/conditions")
+        .iter()
+        .find(|c| str_at(c, "/type") == "Initialized")
+        .map(|c| str_at(c, "/status") == "True")
+        .unwrap_or(false)
+}
+
+fn later(current: Option<Timestamp>, candidate: Option<Timestamp>) -> Option<Timestamp> {
+    match (current, candidate) {
+        (Some(c), Some(n)) if n > c => Some(n),
+        (None, Some(n)) => Some(n),
+        (c, _) => c,
+    }
+}
+
+fn last_termination(status: &Value) -> Option<Timestamp> {
+    timestamp(status.pointer("/lastState/terminated/finishedAt"))
+}
+
+fn terminated_reason(t: &Value, prefix: &str) -> String {
+    let reason = str_at(t, "/reason");
+    if !reason.is_empty() {
+        return format!("{prefix}{reason}");
+    }
+    let signal = i64_at(t, "/signal");
+    if signal != 0 {
+        format!("{prefix}Signal:{signal}")
+    } else {
+        format!("{prefix}ExitCode:{}", i64_at(t, "/exitCode"))
+    }
+}
+
+/// `printPod`: Name, Ready, Status, Restarts, Age, IP, Node, Nominated Node, Readiness Gates.
+pub fn row(pod: &Value, now: Timestamp) -> Vec<Value> {
+    let init_specs = arr_at(pod, "/spec/initContainers");
+    let restartable = |name: &str| {
+        init_specs
+            .iter()
+            .rev()
+            .find(|c| str_at(c, "/name") == name)
+            .map(|c| str_at(c, "/restartPolicy") == "Always")
+            .unwrap_or(false)
+    };
+    let mut total = arr_at(pod, "/spec/containers").len();
+    total += init_specs.iter().filter(|c| str_at(c, "/restartPolicy") == "Always").count();
+    let mut ready = 0usize;
+    let mut restarts: i64 = 0;
+    let mut restartable_restarts: i64 = 0;
+    let mut last_restart: Option<Timestamp> = None;
+    let mut last_restartable_restart: Option<Timestamp> = None;
+
+    let phase = str_at(pod, "/status/phase");
+    let status_reason = str_at(pod, "/status/reason");
+    let mut reason = if status_reason.is_empty() { phase.to_string() } else { status_reason.to_string() };
+    if arr_at(pod, "/status/conditions")
+        .iter()
+        .any(|c| str_at(c, "/type") == "PodScheduled" && str_at(c, "/reason") == "SchedulingGated")
+    {
+        reason = "SchedulingGated".into();
+    }
+
+    let mut initializing = false;
+    for (i, c) in arr_at(pod, "/status/initContainerStatuses").iter().enumerate() {
+        let count = i64_at(c, "/restartCount");
+        restarts += count;
+        last_restart = later(last_restart, last_termination(c));
+        let is_restartable = restartable(str_at(c, "/name"));
+        if is_restartable {
+            restartable_restarts += count;
+            last_restartable_restart = later(last_restartable_restart, last_termination(c));
+        }
+        let terminated = map_at(c, "/state/terminated").map(|_| &c["state"]["terminated"]);
+        let waiting_reason = str_at(c, "/state/waiting/reason");
+        match terminated {
+            Some(t) if i64_at(t, "/exitCode") == 0 => continue,
+            _ if is_restartable && opt_bool_at(c, "/started") == Some(true) => {
+                if bool_at(c, "/ready") {
+                    ready += 1;
+                }
+                continue;
+            }
+            Some(t) => reason = terminated_reason(t, "Init:"),
+            None if map_at(c, "/state/waiting").is_some()
+                && !waiting_reason.is_empty()
+                && waiting_reason != "PodInitializing" =>
+            {
+                reason = format!("Init:{waiting_reason}")
+            }
+            None => reason = format!("Init:{}/{}", i, init_specs.len()),
+        }
+        initializing = true;
+        break;
+    }
+
+    if !initializing || initialized(pod) {
+        restarts = restartable_restarts;
+        last_restart = last_restartable_restart;
+        let mut has_running = false;
+        for c in arr_at(pod, "/status/containerStatuses").iter().rev() {
+            restarts += i64_at(c, "/restartCount");
+            last_restart = later(last_restart, last_termination(c));
+            let waiting_reason = str_at(c, "/state/waiting/reason");
+            let terminated = map_at(c, "/state/terminated").map(|_| &c["state"]["terminated"]);
+            if map_at(c, "/state/waiting").is_some() && !waiting_reason.is_empty() {
+                reason = waiting_reason.to_string();
+            } else if let Some(t) = terminated {
+                reason = terminated_reason(t, "");
+            } else if bool_at(c, "/ready") && map_at(c, "/state/running").is_some() {
+                has_running = true;
+                ready += 1;
+            }
+        }
+        if reason == "Completed" && has_running {
+            reason = if has_condition_true(pod, "Ready") { "Running".into() } else { "NotReady".into() };
+        }
+    }
+
+    let deleting = at(pod, "/metadata/deletionTimestamp").is_some();
+    if deleting && status_reason == "NodeLost" {
+        reason = "Unknown".into();
+    } else if deleting && phase != "Succeeded" && phase != "Failed" {
+        reason = "Terminating".into();
+    }
+
+    let restarts_cell = match last_restart {
+        Some(t) if restarts != 0 => {
+            format!("{} ({} ago)", restarts, human_duration_nanos(nanos_between(t, now)))
+        }
+        _ => restarts.to_string(),
+    };
+
+    let or_none = |v: &str| if v.is_empty() { "<none>".to_string() } else { v.to_string() };
+    let gates = arr_at(pod, "/spec/readinessGates");
+    let readiness_gates = if gates.is_empty() {
+        "<none>".to_string()
+    } else {
+        let conditions = arr_at(pod, "/status/conditions");
+        let true_count = gates
+            .iter()
+            .filter(|g| {
+                let t = str_at(g, "/conditionType");
+                conditions
+                    .iter()
+                    .find(|c| str_at(c, "/type") == t)
+                    .map(|c| str_at(c, "/status") == "True")
+                    .unwrap_or(false)
+            })
+            .count();
+        format!("{}/{}", true_count, gates.len())
+    };
+
+    vec![
+        name(pod),
+        s(format!("{ready}/{total}")),
+        s(reason),
+        s(restarts_cell),
+        age(pod, now),
+        s(or_none(primary_ip(pod))),
+        s(or_none(str_at(pod, "/spec/nodeName"))),
+        s(or_none(str_at(pod, "/status/nominatedNodeName"))),
+        s(readiness_gates),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> Timestamp {
+        "2024-05-01T12:00:00Z".parse().unwrap()
+    }
+
+    fn cells(pod: Value) -> Vec<Value> {
+        row(&pod, now())
+    }
+
+    #[test]
+    fn running_pod() {
+        let pod = json!({
+            "metadata": {"name": "web-1", "creationTimestamp": "2024-05-01T11:55:00Z"},
+            "spec": {"nodeName": "node1", "containers": [{"name": "nginx", "image": "nginx"}]},
+            "status": {
+                "phase": "Running", "podIP": "10.42.0.5", "podIPs": [{"ip": "10.42.0.5"}],
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "containerStatuses": [{"name": "nginx", "ready": true, "restartCount": 0,
+                    "state": {"running": {"startedAt": "2024-05-01T11:55:03Z"}}}]
+            }
+        });
+        assert_eq!(
+            cells(pod),
+            vec![
+                json!("web-1"),
+                json!("1/1"),
+                json!("Running"),
+                json!("0"),
+                json!("5m"),
+                json!("10.42.0.5"),
+                json!("node1"),
+                json!("<none>"),
+                json!("<none>")
+            ]
+        );
+    }
+
+    #[test]
+    fn pending_container_creating() {
+        let pod = json!({
+            "metadata": {"name": "p", "creationTimestamp": "2024-05-01T11:59:30Z"},
+            "spec": {"nodeName": "node1", "containers": [{"name": "a"}, {"name": "b"}]},
+            "status": {"phase": "Pending", "containerStatuses": [
+                {"name": "a", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}},
+                {"name": "b", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}
+            ]}
+        });
+        let c = cells(pod);
+        assert_eq!(c[1], json!("0/2"));
+        assert_eq!(c[2], json!("ContainerCreating"));
+        assert_eq!(c[3], json!("0"));
+        assert_eq!(c[4], json!("30s"));
+        assert_eq!(c[5], json!("<none>"));
+    }
+
+    #[test]
+    fn crash_loop_back_off_shows_last_restart() {
+        let pod = json!({
+            "metadata": {"name": "p", "creationTimestamp": "2024-05-01T10:00:00Z"},
+            "spec": {"containers": [{"name": "a"}]},
+            "status": {"phase": "Running", "containerStatuses": [{
+                "name": "a", "ready": false, "restartCount": 4,
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": "2024-05-01T11:58:00Z"}}
+            }]}
+        });
+        let c = cells(pod);
+        assert_eq!(c[1], json!("0/1"));
+        assert_eq!(c[2], json!("CrashLoopBackOff"));
+        assert_eq!(c[3], json!("4 (2m ago)"));
+        // Under three hours HumanDuration still counts minutes.
+        assert_eq!(c[4], json!("120m"));
+    }
+
+    #[test]
+    fn completed_pod() {
+        let pod = json!({
+            "metadata": {"name": "job-x", "creationTimestamp": "2024-05-01T11:00:00Z"},
+            "spec": {"containers": [{"name": "a"}]},
+            "status": {"phase": "Succeeded", "containerStatuses": [{
+                "name": "a", "ready": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}
+            }]}
+        });
+        let c = cells(pod);
+        assert_eq!(c[1], json!("0/1"));
+        assert_eq!(c[2], json!("Completed"));
+    }
+
+    #[test]
+    fn terminating_pod() {
+        let pod = json!({
+            "metadata": {"name": "p", "creationTimestamp": "2024-05-01T11:00:00Z",
+                         "deletionTimestamp": "2024-05-01T12:00:30Z"},
+            "spec": {"containers": [{"name": "a"}]},
+            "status": {"phase": "Running", "containerStatuses": [{
+                "name": "a", "ready": true, "restartCount": 0, "state": {"running": {}}
+            }]}
+        });
+        let c = cells(pod);
+        assert_eq!(c[1], json!("1/1"));
+        assert_eq!(c[2], json!("Terminating"));
+    }
+
+    #[test]
+    fn init_containers() {
+        let base = |statuses: Value| {
+            json!({
+                "metadata": {"name": "p"},
+                "spec": {"initContainers": [{"name": "i1"}, {"name": "i2"}], "containers": [{"name": "a"}]},
+                "status": {"phase": "Pending", "initContainerStatuses": statuses,
+                           "containerStatuses": [{"name": "a", "state": {"waiting": {"reason": "PodInitializing"}}}]}
+            })
+        };
+        let c = cells(base(json!([
+            {"name": "i1", "state": {"terminated": {"exitCode": 0}}},
+            {"name": "i2", "state": {"running": {}}}
+        ])));
+        assert_eq!(c[2], json!("Init:1/2"));
+        let c = cells(base(json!([
+            {"name": "i1", "restartCount": 3, "state": {"waiting": {"reason": "CrashLoopBackOff"}}},
+            {"name": "i2", "state": {"waiting": {"reason": "PodInitializing"}}}
+        ])));
+        assert_eq!(c[2], json!("Init:CrashLoopBackOff"));
+        assert_eq!(c[3], json!("3"));
+        let c = cells(base(json!([{"name": "i1", "state": {"terminated": {"exitCode": 2}}}])));
+        assert_eq!(c[2], json!("Init:ExitCode:2"));
+    }
+
+    #[test]
+    fn sidecar_counts_as_container() {
+        let pod = json!({
+            "metadata": {"name": "p"},
+            "spec": {"initContainers": [{"name": "side", "restartPolicy": "Always"}], "containers": [{"name": "a"}]},
+            "status": {"phase": "Running",
+                "conditions": [{"type": "Initialized", "status": "True"}, {"type": "Ready", "status": "True"}],
+                "initContainerStatuses": [{"name": "side", "started": true, "ready": true, "restartCount": 1, "state": {"running": {}}}],
+                "containerStatuses": [{"name": "a", "ready": true, "restartCount": 0, "state": {"running": {}}}]}
+        });
+        let c = cells(pod);
+        assert_eq!(c[1], json!("2/2"));
+        assert_eq!(c[2], json!("Running"));
+        assert_eq!(c[3], json!("1"));
+    }
+
+    #[test]
+    fn field_selectors() {
+        let pod = json!({"metadata": {"name": "p", "namespace": "ns"},
+            "spec": {"nodeName": "n1", "hostNetwork": true},
+            "status": {"phase": "Running", "podIPs": [{"ip": "10.0.0.1"}]}});
+        assert_eq!(field_value(&pod, "spec.nodeName").as_deref(), Some("n1"));
+        assert_eq!(field_value(&pod, "spec.hostNetwork").as_deref(), Some("true"));
+        assert_eq!(field_value(&pod, "status.podIP").as_deref(), Some("10.0.0.1"));
+        assert_eq!(field_value(&pod, "metadata.namespace").as_deref(), Some("ns"));
+        assert_eq!(field_value(&pod, "spec.bogus"), None);
+        assert_eq!(field_value(&json!({}), "spec.hostNetwork").as_deref(), Some("false"));
+    }
+}

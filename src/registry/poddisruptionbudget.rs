@@ -1,0 +1,91 @@
+//! PodDisruptionBudgets (policy/v1): Min Available, Max Unavailable, Allowed Disruptions.
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::print::*;
+use super::{Column, NameRule, ResourceDef, Subresource, VERBS_ALL, VERBS_GET_PATCH_UPDATE};
+
+pub static PODDISRUPTIONBUDGETS: ResourceDef = ResourceDef {
+    group: "policy",
+    version: "v1",
+    kind: "PodDisruptionBudget",
+    plural: "poddisruptionbudgets",
+    singular: "poddisruptionbudget",
+    namespaced: true,
+    short_names: &["pdb"],
+    categories: &[],
+    verbs: VERBS_ALL,
+    subresources: &[Subresource {
+        name: "status",
+        group: "policy",
+        version: "v1",
+        kind: "PodDisruptionBudget",
+        verbs: VERBS_GET_PATCH_UPDATE,
+    }],
+    storage_prefix: "/registry/poddisruptionbudgets",
+    storage_version: "policy/v1",
+    to_storage: None,
+    from_storage: None,
+    has_status: true,
+    tracks_generation: true,
+    name_rule: NameRule::Subdomain,
+    columns: PDB_COLUMNS,
+    row,
+    field_labels: &[],
+    field_value: meta_field_value,
+    default: no_defaults,
+    validate: no_validation,
+};
+
+static PDB_COLUMNS: &[Column] = &[
+    Column { name: "Name", type_: "string", format: "name", description: NAME_DESCRIPTION, priority: 0 },
+    Column {
+        name: "Min Available",
+        type_: "string",
+        format: "",
+        description: "The minimum number of pods that must be available.",
+        priority: 0,
+    },
+    Column {
+        name: "Max Unavailable",
+        type_: "string",
+        format: "",
+        description: "The maximum number of pods that may be unavailable.",
+        priority: 0,
+    },
+    Column {
+        name: "Allowed Disruptions",
+        type_: "integer",
+        format: "",
+        description: "Calculated number of pods that may be disrupted at this time.",
+        priority: 0,
+    },
+    Column { name: "Age", type_: "string", format: "", description: CREATION_DESCRIPTION, priority: 0 },
+];
+
+fn row(pdb: &Value, now: Timestamp) -> Vec<Value> {
+    let bound = |ptr: &str| at(pdb, ptr).map(int_or_string).unwrap_or_else(|| "N/A".into());
+    vec![
+        name(pdb),
+        s(bound("/spec/minAvailable")),
+        s(bound("/spec/maxUnavailable")),
+        Value::from(i64_at(pdb, "/status/disruptionsAllowed")),
+        age(pdb, now),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bounds() {
+        let pdb = json!({"spec": {"minAvailable": "50%"}, "status": {"disruptionsAllowed": 1}});
+        let c = row(&pdb, Timestamp::UNIX_EPOCH);
+        assert_eq!(c[1..4], [json!("50%"), json!("N/A"), json!(1)]);
+        let pdb = json!({"spec": {"maxUnavailable": 1}});
+        assert_eq!(row(&pdb, Timestamp::UNIX_EPOCH)[1..3], [json!("N/A"), json!("1")]);
+    }
+}

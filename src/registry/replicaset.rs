@@ -1,0 +1,74 @@
+//! ReplicaSets (apps/v1): Desired/Current/Ready counts; selectable by status.replicas.
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::print::*;
+use super::{Column, NameRule, ResourceDef, Subresource, VERBS_ALL, VERBS_GET_PATCH_UPDATE};
+
+pub static REPLICASETS: ResourceDef = ResourceDef {
+    group: "apps",
+    version: "v1",
+    kind: "ReplicaSet",
+    plural: "replicasets",
+    singular: "replicaset",
+    namespaced: true,
+    short_names: &["rs"],
+    categories: &["all"],
+    verbs: VERBS_ALL,
+    subresources: &[
+        Subresource {
+            name: "scale",
+            group: "autoscaling",
+            version: "v1",
+            kind: "Scale",
+            verbs: VERBS_GET_PATCH_UPDATE,
+        },
+        Subresource { name: "status", group: "apps", version: "v1", kind: "ReplicaSet", verbs: VERBS_GET_PATCH_UPDATE },
+    ],
+    storage_prefix: "/registry/replicasets",
+    storage_version: "apps/v1",
+    to_storage: None,
+    from_storage: None,
+    has_status: true,
+    tracks_generation: true,
+    name_rule: NameRule::Subdomain,
+    columns: RS_COLUMNS,
+    row,
+    field_labels: &["status.replicas"],
+    field_value,
+    default: no_defaults,
+    validate: no_validation,
+};
+
+static RS_COLUMNS: &[Column] = &[
+    Column { name: "Name", type_: "string", format: "name", description: NAME_DESCRIPTION, priority: 0 },
+    Column { name: "Desired", type_: "integer", format: "", description: "Replicas is the number of desired pods. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicaset", priority: 0 },
+    Column { name: "Current", type_: "integer", format: "", description: "Replicas is the most recently observed number of non-terminating pods. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicaset", priority: 0 },
+    Column { name: "Ready", type_: "integer", format: "", description: "The number of non-terminating pods targeted by this ReplicaSet with a Ready Condition.", priority: 0 },
+    Column { name: "Age", type_: "string", format: "", description: CREATION_DESCRIPTION, priority: 0 },
+    Column { name: "Containers", type_: "string", format: "", description: "Names of each container in the template.", priority: 1 },
+    Column { name: "Images", type_: "string", format: "", description: "Images referenced by each container in the template.", priority: 1 },
+    Column { name: "Selector", type_: "string", format: "", description: "Selector is a label query over pods that should match the replica count. If the selector is empty, it is defaulted to the labels present on the pod template. Label keys and values that must match in order to be controlled by this replica set. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors", priority: 1 },
+];
+
+fn field_value(rs: &Value, label: &str) -> Option<String> {
+    match label {
+        "status.replicas" => Some(i64_at(rs, "/status/replicas").to_string()),
+        _ => meta_field(rs, label),
+    }
+}
+
+fn row(rs: &Value, now: Timestamp) -> Vec<Value> {
+    let (names, images) = container_cells(arr_at(rs, "/spec/template/spec/containers"));
+    vec![
+        name(rs),
+        Value::from(opt_i64_at(rs, "/spec/replicas").unwrap_or(1)),
+        Value::from(i64_at(rs, "/status/replicas")),
+        Value::from(i64_at(rs, "/status/readyReplicas")),
+        age(rs, now),
+        names,
+        images,
+        s(format_label_selector(rs.pointer("/spec/selector"))),
+    ]
+}

@@ -1,0 +1,82 @@
+//! ReplicationControllers (core/v1): stored under /registry/controllers, with `scale` and
+//! `status`; selectable by status.replicas.
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::print::*;
+use super::{Column, NameRule, ResourceDef, Subresource, VERBS_ALL, VERBS_GET_PATCH_UPDATE};
+
+pub static REPLICATIONCONTROLLERS: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    kind: "ReplicationController",
+    plural: "replicationcontrollers",
+    singular: "replicationcontroller",
+    namespaced: true,
+    short_names: &["rc"],
+    categories: &["all"],
+    verbs: VERBS_ALL,
+    subresources: &[
+        Subresource {
+            name: "scale",
+            group: "autoscaling",
+            version: "v1",
+            kind: "Scale",
+            verbs: VERBS_GET_PATCH_UPDATE,
+        },
+        Subresource {
+            name: "status",
+            group: "",
+            version: "v1",
+            kind: "ReplicationController",
+            verbs: VERBS_GET_PATCH_UPDATE,
+        },
+    ],
+    storage_prefix: "/registry/controllers",
+    storage_version: "v1",
+    to_storage: None,
+    from_storage: None,
+    has_status: true,
+    tracks_generation: true,
+    name_rule: NameRule::Subdomain,
+    columns: RC_COLUMNS,
+    row,
+    field_labels: &["status.replicas"],
+    field_value,
+    default: no_defaults,
+    validate: no_validation,
+};
+
+static RC_COLUMNS: &[Column] = &[
+    Column { name: "Name", type_: "string", format: "name", description: NAME_DESCRIPTION, priority: 0 },
+    Column { name: "Desired", type_: "integer", format: "", description: "Replicas is the number of desired replicas. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller", priority: 0 },
+    Column { name: "Current", type_: "integer", format: "", description: "Replicas is the most recently observed number of replicas. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller", priority: 0 },
+    Column { name: "Ready", type_: "integer", format: "", description: "The number of ready replicas for this replication controller.", priority: 0 },
+    Column { name: "Age", type_: "string", format: "", description: CREATION_DESCRIPTION, priority: 0 },
+    Column { name: "Containers", type_: "string", format: "", description: "Names of each container in the template.", priority: 1 },
+    Column { name: "Images", type_: "string", format: "", description: "Images referenced by each container in the template.", priority: 1 },
+    Column { name: "Selector", type_: "string", format: "", description: "Selector is a label query over pods that should match the Replicas count. If Selector is empty, it is defaulted to the labels present on the Pod template. Label keys and values that must match in order to be controlled by this replication controller, if empty defaulted to labels on Pod template. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors", priority: 1 },
+];
+
+fn field_value(rc: &Value, label: &str) -> Option<String> {
+    match label {
+        "status.replicas" => Some(i64_at(rc, "/status/replicas").to_string()),
+        _ => meta_field(rc, label),
+    }
+}
+
+fn row(rc: &Value, now: Timestamp) -> Vec<Value> {
+    let (names, images) = container_cells(arr_at(rc, "/spec/template/spec/containers"));
+    vec![
+        name(rc),
+        // spec.replicas defaults to 1.
+        Value::from(opt_i64_at(rc, "/spec/replicas").unwrap_or(1)),
+        Value::from(i64_at(rc, "/status/replicas")),
+        Value::from(i64_at(rc, "/status/readyReplicas")),
+        age(rc, now),
+        names,
+        images,
+        s(format_labels(rc.pointer("/spec/selector"))),
+    ]
+}

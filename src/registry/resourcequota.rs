@@ -1,0 +1,85 @@
+//! ResourceQuotas (core/v1): printed as "resource: used/hard" lists split into requests
+//! and limits.
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::print::*;
+use super::{Column, NameRule, ResourceDef, Subresource, VERBS_ALL, VERBS_GET_PATCH_UPDATE};
+
+pub static RESOURCEQUOTAS: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    kind: "ResourceQuota",
+    plural: "resourcequotas",
+    singular: "resourcequota",
+    namespaced: true,
+    short_names: &["quota"],
+    categories: &[],
+    verbs: VERBS_ALL,
+    subresources: &[Subresource {
+        name: "status",
+        group: "",
+        version: "v1",
+        kind: "ResourceQuota",
+        verbs: VERBS_GET_PATCH_UPDATE,
+    }],
+    storage_prefix: "/registry/resourcequotas",
+    storage_version: "v1",
+    to_storage: None,
+    from_storage: None,
+    has_status: true,
+    tracks_generation: false,
+    name_rule: NameRule::Subdomain,
+    columns: RESOURCEQUOTA_COLUMNS,
+    row,
+    field_labels: &[],
+    field_value: meta_field_value,
+    default: no_defaults,
+    validate: no_validation,
+};
+
+static RESOURCEQUOTA_COLUMNS: &[Column] = &[
+    Column { name: "Name", type_: "string", format: "name", description: NAME_DESCRIPTION, priority: 0 },
+    Column { name: "Request", type_: "string", format: "", description: "Request represents a minimum amount of cpu/memory that a container may consume.", priority: 0 },
+    Column { name: "Limit", type_: "string", format: "", description: "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node.", priority: 0 },
+    Column { name: "Age", type_: "string", format: "", description: CREATION_DESCRIPTION, priority: 0 },
+];
+
+/// `printResourceQuota`: hard resources sorted by name; "limits.*" go to the Limit column.
+fn row(rq: &Value, now: Timestamp) -> Vec<Value> {
+    let mut requests: Vec<String> = Vec::new();
+    let mut limits: Vec<String> = Vec::new();
+    if let Some(hard) = map_at(rq, "/status/hard") {
+        let mut names: Vec<&String> = hard.keys().collect();
+        names.sort();
+        for res in names {
+            let used = quantity(rq.pointer("/status/used").and_then(|u| u.get(res.as_str())));
+            let text = format!("{}: {}/{}", res, used, quantity(hard.get(res.as_str())));
+            let mut pieces = res.split('.');
+            let first = pieces.next();
+            if first == Some("limits") && pieces.next().is_some() {
+                limits.push(text);
+            } else {
+                requests.push(text);
+            }
+        }
+    }
+    vec![name(rq), s(requests.join(", ")), s(limits.join(", ")), age(rq, now)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn requests_and_limits() {
+        let rq = json!({"metadata": {"name": "q"}, "status": {
+            "hard": {"pods": "10", "limits.cpu": "2", "requests.cpu": "1"},
+            "used": {"pods": "3", "limits.cpu": "500m"}}});
+        let cells = row(&rq, Timestamp::UNIX_EPOCH);
+        assert_eq!(cells[1], json!("pods: 3/10, requests.cpu: 0/1"));
+        assert_eq!(cells[2], json!("limits.cpu: 500m/2"));
+    }
+}
