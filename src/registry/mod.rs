@@ -286,6 +286,17 @@ mod catalog_tests {
     }
 
     #[test]
+    fn name_rules_follow_upstream_validation() {
+        let rule = |g: &str, p: &str| find(g, "v1", p).unwrap().name_rule;
+        assert_eq!(rule("", "namespaces"), NameRule::Label);
+        assert_eq!(rule("", "services"), NameRule::Label1035);
+        assert_eq!(rule("apps", "statefulsets"), NameRule::Label);
+        assert_eq!(rule("", "pods"), NameRule::Subdomain);
+        assert_eq!(rule("rbac.authorization.k8s.io", "clusterroles"), NameRule::PathSegment);
+        assert_eq!(rule("rbac.authorization.k8s.io", "rolebindings"), NameRule::PathSegment);
+    }
+
+    #[test]
     fn field_values_answer_metadata_and_their_labels() {
         let obj = serde_json::json!({"metadata": {"name": "n", "namespace": "ns"}});
         for def in all() {

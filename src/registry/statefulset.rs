@@ -1,4 +1,5 @@
-//! StatefulSets (apps/v1): Ready "ready/desired"; `scale` and `status` subresources.
+//! StatefulSets (apps/v1): RFC 1123 label names, Ready "ready/desired", `scale` and `status`
+//! subresources.
 
 use jiff::Timestamp;
 use serde_json::Value;
@@ -38,7 +39,8 @@ pub static STATEFULSETS: ResourceDef = ResourceDef {
     from_storage: None,
     has_status: true,
     tracks_generation: true,
-    name_rule: NameRule::Subdomain,
+    // DNS labels since 1.27: the name becomes each pod's hostname.
+    name_rule: NameRule::Label,
     columns: STS_COLUMNS,
     row,
     field_labels: &[],
