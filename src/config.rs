@@ -95,7 +95,10 @@ pub struct FileConfig {
 impl FileConfig {
     /// Parses a config file's text. A file holding only comments is an empty config.
     pub fn parse(path: &Path, text: &str) -> Result<FileConfig, Error> {
-        let parse_error = |source| Error::ParseFile { path: path.to_path_buf(), source };
+        let parse_error = |source| Error::ParseFile {
+            path: path.to_path_buf(),
+            source,
+        };
         let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(parse_error)?;
         if value.is_null() {
             return Ok(FileConfig::default());
@@ -157,12 +160,18 @@ impl Config {
         // Empty variables count as unset, as systemd EnvironmentFile= users expect.
         let env = |name: &str| env(name).filter(|v| !v.is_empty());
 
-        let explicit_file = args.config.clone().or_else(|| env(ENV_CONFIG).map(PathBuf::from));
+        let explicit_file = args
+            .config
+            .clone()
+            .or_else(|| env(ENV_CONFIG).map(PathBuf::from));
         let (config_file, file) = match explicit_file {
             Some(path) => {
                 let path = absolute(&path)?;
                 let text = read(&path)
-                    .map_err(|source| Error::ReadFile { path: path.clone(), source })?
+                    .map_err(|source| Error::ReadFile {
+                        path: path.clone(),
+                        source,
+                    })?
                     .ok_or_else(|| Error::ReadFile {
                         path: path.clone(),
                         source: io::Error::from(io::ErrorKind::NotFound),
@@ -172,7 +181,10 @@ impl Config {
             }
             None => {
                 let path = PathBuf::from(DEFAULT_CONFIG_FILE);
-                match read(&path).map_err(|source| Error::ReadFile { path: path.clone(), source })? {
+                match read(&path).map_err(|source| Error::ReadFile {
+                    path: path.clone(),
+                    source,
+                })? {
                     Some(text) => {
                         let file = FileConfig::parse(&path, &text)?;
                         (Some(path), file)
@@ -189,7 +201,9 @@ impl Config {
             (None, None, None) => PathBuf::from(DEFAULT_DATA_DIR),
         };
         if data_dir.as_os_str().is_empty() {
-            return Err(Error::Empty { what: "the data directory" });
+            return Err(Error::Empty {
+                what: "the data directory",
+            });
         }
         let data_dir = absolute(&data_dir)?;
 
@@ -220,7 +234,9 @@ impl Config {
             (None, None, None) => data_dir.join("kubeconfig.yaml"),
         };
         if kubeconfig.as_os_str().is_empty() {
-            return Err(Error::Empty { what: "the kubeconfig path" });
+            return Err(Error::Empty {
+                what: "the kubeconfig path",
+            });
         }
         let kubeconfig = absolute(&kubeconfig)?;
 
@@ -231,7 +247,14 @@ impl Config {
             .or(file.log)
             .unwrap_or_else(|| DEFAULT_LOG.to_string());
 
-        Ok(Config { data_dir, api_port, bind_address, kubeconfig, config_file, log })
+        Ok(Config {
+            data_dir,
+            api_port,
+            bind_address,
+            kubeconfig,
+            config_file,
+            log,
+        })
     }
 
     /// Whether this is the default profile, whose host resources use the canonical names.
@@ -271,8 +294,10 @@ impl Config {
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, Error> {
-    std::path::absolute(path)
-        .map_err(|source| Error::Absolute { path: path.to_path_buf(), source })
+    std::path::absolute(path).map_err(|source| Error::Absolute {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Tells systemd (Type=notify) that the service is ready. Does nothing outside systemd.
@@ -312,13 +337,18 @@ mod tests {
     use super::*;
 
     fn files(entries: &[(&str, &str)]) -> impl Fn(&Path) -> io::Result<Option<String>> {
-        let map: HashMap<PathBuf, String> =
-            entries.iter().map(|(p, t)| (PathBuf::from(p), t.to_string())).collect();
+        let map: HashMap<PathBuf, String> = entries
+            .iter()
+            .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+            .collect();
         move |path| Ok(map.get(path).cloned())
     }
 
     fn env(entries: &[(&str, &str)]) -> HashMap<String, String> {
-        entries.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        entries
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn resolve(
@@ -337,8 +367,14 @@ mod tests {
         let config = resolve(&ServerArgs::default(), &[], &[]).unwrap();
         assert_eq!(config, Config::default());
         assert!(config.is_default_profile());
-        assert_eq!(config.kubeconfig, Path::new("/var/lib/minikube-rs/kubeconfig.yaml"));
-        assert_eq!(config.system_kubeconfig(), Some(PathBuf::from(SYSTEM_KUBECONFIG)));
+        assert_eq!(
+            config.kubeconfig,
+            Path::new("/var/lib/minikube-rs/kubeconfig.yaml")
+        );
+        assert_eq!(
+            config.system_kubeconfig(),
+            Some(PathBuf::from(SYSTEM_KUBECONFIG))
+        );
         assert_eq!(config.api_port, 6443);
         assert_eq!(config.bind_address.to_string(), "127.0.0.1");
         assert_eq!(config.log, "info");
@@ -367,7 +403,10 @@ mod tests {
             (ENV_KUBECONFIG, "/env/kc"),
             (ENV_LOG, "debug"),
         ];
-        let mut args = ServerArgs { config: Some("/tmp/c.yaml".into()), ..Default::default() };
+        let mut args = ServerArgs {
+            config: Some("/tmp/c.yaml".into()),
+            ..Default::default()
+        };
 
         let file_only = resolve(&args, &[], &fs).unwrap();
         assert_eq!(file_only.data_dir, Path::new("/file"));
@@ -401,7 +440,10 @@ mod tests {
 
     #[test]
     fn kubeconfig_follows_the_data_dir_unless_set() {
-        let args = ServerArgs { data_dir: Some("/tmp/p1".into()), ..Default::default() };
+        let args = ServerArgs {
+            data_dir: Some("/tmp/p1".into()),
+            ..Default::default()
+        };
         let config = resolve(&args, &[], &[]).unwrap();
         assert_eq!(config.kubeconfig, Path::new("/tmp/p1/kubeconfig.yaml"));
         assert_eq!(config.tls_dir(), Path::new("/tmp/p1/tls"));
@@ -413,13 +455,19 @@ mod tests {
 
     #[test]
     fn the_default_profile_is_recognised_with_a_trailing_slash() {
-        let args = ServerArgs { data_dir: Some("/var/lib/minikube-rs/".into()), ..Default::default() };
+        let args = ServerArgs {
+            data_dir: Some("/var/lib/minikube-rs/".into()),
+            ..Default::default()
+        };
         assert!(resolve(&args, &[], &[]).unwrap().is_default_profile());
     }
 
     #[test]
     fn relative_paths_become_absolute() {
-        let args = ServerArgs { data_dir: Some("rel/dir".into()), ..Default::default() };
+        let args = ServerArgs {
+            data_dir: Some("rel/dir".into()),
+            ..Default::default()
+        };
         let config = resolve(&args, &[], &[]).unwrap();
         assert!(config.data_dir.is_absolute());
         assert!(config.data_dir.ends_with("rel/dir"));
@@ -431,15 +479,22 @@ mod tests {
         let fs = [("/a.yaml", "api-port: 1111"), ("/b.yaml", "api-port: 2222")];
         let config = resolve(&ServerArgs::default(), &[(ENV_CONFIG, "/a.yaml")], &fs).unwrap();
         assert_eq!(config.api_port, 1111);
-        let args = ServerArgs { config: Some("/b.yaml".into()), ..Default::default() };
+        let args = ServerArgs {
+            config: Some("/b.yaml".into()),
+            ..Default::default()
+        };
         let config = resolve(&args, &[(ENV_CONFIG, "/a.yaml")], &fs).unwrap();
         assert_eq!(config.api_port, 2222);
     }
 
     #[test]
     fn empty_env_vars_count_as_unset() {
-        let config = resolve(&ServerArgs::default(), &[(ENV_API_PORT, ""), (ENV_DATA_DIR, "")], &[])
-            .unwrap();
+        let config = resolve(
+            &ServerArgs::default(),
+            &[(ENV_API_PORT, ""), (ENV_DATA_DIR, "")],
+            &[],
+        )
+        .unwrap();
         assert_eq!(config.api_port, 6443);
         assert!(config.is_default_profile());
     }
@@ -447,7 +502,10 @@ mod tests {
     #[test]
     fn unknown_keys_are_an_error_naming_the_key() {
         let fs = [("/c.yaml", "api-port: 1\napi_prot: 2\n")];
-        let args = ServerArgs { config: Some("/c.yaml".into()), ..Default::default() };
+        let args = ServerArgs {
+            config: Some("/c.yaml".into()),
+            ..Default::default()
+        };
         let err = resolve(&args, &[], &fs).unwrap_err().to_string();
         assert!(err.contains("/c.yaml"), "{err}");
         assert!(err.contains("api_prot"), "{err}");
@@ -456,8 +514,14 @@ mod tests {
     #[test]
     fn a_file_of_comments_is_an_empty_config() {
         let text = "# nothing set\n# api-port: 6443\n";
-        assert_eq!(FileConfig::parse(Path::new("/c"), text).unwrap(), FileConfig::default());
-        assert_eq!(FileConfig::parse(Path::new("/c"), "").unwrap(), FileConfig::default());
+        assert_eq!(
+            FileConfig::parse(Path::new("/c"), text).unwrap(),
+            FileConfig::default()
+        );
+        assert_eq!(
+            FileConfig::parse(Path::new("/c"), "").unwrap(),
+            FileConfig::default()
+        );
     }
 
     #[test]
@@ -470,19 +534,36 @@ mod tests {
     #[test]
     fn bad_values_name_their_source() {
         let err = resolve(&ServerArgs::default(), &[(ENV_API_PORT, "http")], &[]).unwrap_err();
-        assert!(err.to_string().starts_with("MINIKUBE_RS_API_PORT=\"http\""), "{err}");
-        let err = resolve(&ServerArgs::default(), &[(ENV_BIND_ADDRESS, "localhost")], &[]).unwrap_err();
-        assert!(err.to_string().contains("MINIKUBE_RS_BIND_ADDRESS"), "{err}");
+        assert!(
+            err.to_string().starts_with("MINIKUBE_RS_API_PORT=\"http\""),
+            "{err}"
+        );
+        let err = resolve(
+            &ServerArgs::default(),
+            &[(ENV_BIND_ADDRESS, "localhost")],
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("MINIKUBE_RS_BIND_ADDRESS"),
+            "{err}"
+        );
 
         let fs = [("/c.yaml", "api-port: 70000\n")];
-        let args = ServerArgs { config: Some("/c.yaml".into()), ..Default::default() };
+        let args = ServerArgs {
+            config: Some("/c.yaml".into()),
+            ..Default::default()
+        };
         let err = resolve(&args, &[], &fs).unwrap_err().to_string();
         assert!(err.contains("parsing the config file /c.yaml"), "{err}");
     }
 
     #[test]
     fn an_explicit_config_file_must_exist() {
-        let args = ServerArgs { config: Some("/missing.yaml".into()), ..Default::default() };
+        let args = ServerArgs {
+            config: Some("/missing.yaml".into()),
+            ..Default::default()
+        };
         let err = resolve(&args, &[], &[]).unwrap_err().to_string();
         assert!(err.contains("/missing.yaml"), "{err}");
     }
@@ -502,7 +583,8 @@ mod tests {
 
         let name = format!("minikube-rs-test-{}", std::process::id());
         let listener =
-            UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+            UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap())
+                .unwrap();
         notify_socket(&format!("@{name}"), "READY=1").unwrap();
         let n = listener.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"READY=1");

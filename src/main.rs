@@ -14,12 +14,11 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use clap::{Parser, Subcommand};
+use minikube_rs::api::KUBERNETES_VERSION;
 use minikube_rs::config::{self, Config, ServerArgs};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
-/// The Kubernetes release whose API the server serves.
-const KUBERNETES_VERSION: &str = "v1.33.5";
 /// How long `stop` waits for the server to exit after SIGTERM.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// The systemd unit that runs the default profile.
@@ -68,7 +67,11 @@ enum Cmd {
         #[command(flatten)]
         args: ServerArgs,
         /// Arguments passed to kubectl
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
         kubectl_args: Vec<OsString>,
     },
     /// Stop the profile's server and remove its data dir
@@ -95,7 +98,7 @@ enum Error {
     #[error("starting the tokio runtime: {0}")]
     Runtime(#[source] io::Error),
     #[error(transparent)]
-    Server(#[from] minikube_rs::appliance::Error),
+    Server(Box<minikube_rs::appliance::Error>),
     #[error("running {program}: {source}")]
     Spawn {
         program: String,
@@ -103,9 +106,17 @@ enum Error {
         source: io::Error,
     },
     #[error("the server exited ({status}) before its API was ready; last lines of {log}:\n{tail}")]
-    ServerExited { status: String, log: PathBuf, tail: String },
+    ServerExited {
+        status: String,
+        log: PathBuf,
+        tail: String,
+    },
     #[error("the API server was not ready within {seconds} s ({last}); it keeps starting in the background, see {log}")]
-    NotReady { seconds: u64, last: String, log: PathBuf },
+    NotReady {
+        seconds: u64,
+        last: String,
+        log: PathBuf,
+    },
     #[error("the server (pid {pid}) did not exit within {seconds} s of SIGTERM")]
     StopTimeout { pid: i32, seconds: u64 },
     #[error("sending {signal} to pid {pid}: {source}")]
@@ -184,14 +195,19 @@ fn server(args: &ServerArgs) -> Result<(), Error> {
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
-    runtime.block_on(minikube_rs::appliance::run(config))?;
+    runtime
+        .block_on(minikube_rs::appliance::run(config))
+        .map_err(|e| Error::Server(Box::new(e)))?;
     Ok(())
 }
 
 fn init_tracing(filter: &str) -> Result<(), Error> {
     use std::io::IsTerminal;
-    let env_filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .map_err(|e| Error::LogFilter { filter: filter.to_string(), reason: e.to_string() })?;
+    let env_filter =
+        tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| Error::LogFilter {
+            filter: filter.to_string(),
+            reason: e.to_string(),
+        })?;
     tracing_subscriber::fmt()
         .with_env_filter(env_filter)
         .with_writer(io::stderr)
@@ -210,7 +226,11 @@ struct PidLock {
 impl PidLock {
     fn acquire(config: &Config) -> Result<PidLock, Error> {
         let path = config.pid_file();
-        let io_err = |source| Error::Io { action: "locking", path: path.clone(), source };
+        let io_err = |source| Error::Io {
+            action: "locking",
+            path: path.clone(),
+            source,
+        };
         let mut file = fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -259,13 +279,23 @@ fn running_server(config: &Config) -> Result<Option<i32>, Error> {
     let file = match fs::File::open(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(Error::Io { action: "opening", path, source }),
+        Err(source) => {
+            return Err(Error::Io {
+                action: "opening",
+                path,
+                source,
+            })
+        }
     };
     let mut lock = ofd_lock(libc::F_WRLCK as libc::c_short);
     // SAFETY: F_OFD_GETLK with a valid descriptor and a valid flock struct; it only reads.
     if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) } != 0 {
         let source = io::Error::last_os_error();
-        return Err(Error::Io { action: "testing the lock of", path, source });
+        return Err(Error::Io {
+            action: "testing the lock of",
+            path,
+            source,
+        });
     }
     if lock.l_type == libc::F_UNLCK as libc::c_short {
         return Ok(None);
@@ -303,12 +333,20 @@ fn start(args: &ServerArgs, wait: Duration) -> Result<ExitCode, Error> {
         .create(true)
         .append(true)
         .open(&log_path)
-        .map_err(|source| Error::Io { action: "opening", path: log_path.clone(), source })?;
-    let log_err = log
-        .try_clone()
-        .map_err(|source| Error::Io { action: "opening", path: log_path.clone(), source })?;
-    let exe = std::env::current_exe()
-        .map_err(|source| Error::Spawn { program: "minikube-rs server".into(), source })?;
+        .map_err(|source| Error::Io {
+            action: "opening",
+            path: log_path.clone(),
+            source,
+        })?;
+    let log_err = log.try_clone().map_err(|source| Error::Io {
+        action: "opening",
+        path: log_path.clone(),
+        source,
+    })?;
+    let exe = std::env::current_exe().map_err(|source| Error::Spawn {
+        program: "minikube-rs server".into(),
+        source,
+    })?;
 
     let mut command = Command::new(&exe);
     command
@@ -329,9 +367,10 @@ fn start(args: &ServerArgs, wait: Duration) -> Result<ExitCode, Error> {
             Ok(())
         });
     }
-    let mut child = command
-        .spawn()
-        .map_err(|source| Error::Spawn { program: format!("{} server", exe.display()), source })?;
+    let mut child = command.spawn().map_err(|source| Error::Spawn {
+        program: format!("{} server", exe.display()),
+        source,
+    })?;
     println!(
         "🚀  Starting the \"{name}\" server in the background (pid {}, log {}) ...",
         child.id(),
@@ -349,13 +388,20 @@ fn start(args: &ServerArgs, wait: Duration) -> Result<ExitCode, Error> {
         }
         let last = match probe_readyz(&config.kubeconfig) {
             Ok(url) => {
-                println!("🌟  The API server at {url} is ready ({} ms).", started.elapsed().as_millis());
+                println!(
+                    "🌟  The API server at {url} is ready ({} ms).",
+                    started.elapsed().as_millis()
+                );
                 break;
             }
             Err(e) => e,
         };
         if started.elapsed() >= wait {
-            return Err(Error::NotReady { seconds: wait.as_secs(), last, log: log_path });
+            return Err(Error::NotReady {
+                seconds: wait.as_secs(),
+                last,
+                log: log_path,
+            });
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -431,15 +477,22 @@ fn probe_readyz(kubeconfig: &Path) -> Result<String, String> {
 fn read_kubeconfig(path: &Path) -> Result<String, Error> {
     match fs::read_to_string(path) {
         Ok(text) => Ok(text),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            Err(Error::NoKubeconfig { path: path.to_path_buf() })
-        }
-        Err(source) => Err(Error::Io { action: "reading", path: path.to_path_buf(), source }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NoKubeconfig {
+            path: path.to_path_buf(),
+        }),
+        Err(source) => Err(Error::Io {
+            action: "reading",
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
 fn endpoint_from_kubeconfig(path: &Path) -> Result<Endpoint, Error> {
-    let bad = |reason: String| Error::BadKubeconfig { path: path.to_path_buf(), reason };
+    let bad = |reason: String| Error::BadKubeconfig {
+        path: path.to_path_buf(),
+        reason,
+    };
     let text = read_kubeconfig(path)?;
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| bad(e.to_string()))?;
 
@@ -447,7 +500,9 @@ fn endpoint_from_kubeconfig(path: &Path) -> Result<Endpoint, Error> {
     let named = |list: &str, name: Option<&str>| -> Option<serde_yaml::Value> {
         let items = doc.get(list)?.as_sequence()?;
         let found = match name {
-            Some(name) => items.iter().find(|i| i.get("name").and_then(|n| n.as_str()) == Some(name)),
+            Some(name) => items
+                .iter()
+                .find(|i| i.get("name").and_then(|n| n.as_str()) == Some(name)),
             None => items.first(),
         };
         found.cloned()
@@ -457,7 +512,12 @@ fn endpoint_from_kubeconfig(path: &Path) -> Result<Endpoint, Error> {
         .and_then(|c| c.as_str())
         .and_then(|name| named("contexts", Some(name)))
         .and_then(|c| c.get("context").cloned());
-    let field = |key: &str| context.as_ref().and_then(|c| c.get(key)).and_then(|v| v.as_str());
+    let field = |key: &str| {
+        context
+            .as_ref()
+            .and_then(|c| c.get(key))
+            .and_then(|v| v.as_str())
+    };
     let cluster = named("clusters", field("cluster"))
         .and_then(|c| c.get("cluster").cloned())
         .ok_or_else(|| bad("no cluster".into()))?;
@@ -468,9 +528,13 @@ fn endpoint_from_kubeconfig(path: &Path) -> Result<Endpoint, Error> {
         .and_then(|s| s.as_str())
         .ok_or_else(|| bad("the cluster has no server".into()))?
         .to_string();
-    let (host, port) = split_https_url(&url).ok_or_else(|| bad(format!("unsupported server URL {url:?}")))?;
+    let (host, port) =
+        split_https_url(&url).ok_or_else(|| bad(format!("unsupported server URL {url:?}")))?;
 
-    let data = |value: Option<&serde_yaml::Value>, key: &str, file_key: &str| -> Result<Option<Vec<u8>>, Error> {
+    let data = |value: Option<&serde_yaml::Value>,
+                key: &str,
+                file_key: &str|
+     -> Result<Option<Vec<u8>>, Error> {
         let Some(value) = value else { return Ok(None) };
         if let Some(b64) = value.get(key).and_then(|v| v.as_str()) {
             let bytes = base64::engine::general_purpose::STANDARD
@@ -485,31 +549,50 @@ fn endpoint_from_kubeconfig(path: &Path) -> Result<Endpoint, Error> {
         Ok(None)
     };
 
-    let ca = data(Some(&cluster), "certificate-authority-data", "certificate-authority")?
-        .ok_or_else(|| bad("the cluster has no certificate authority".into()))?;
+    let ca = data(
+        Some(&cluster),
+        "certificate-authority-data",
+        "certificate-authority",
+    )?
+    .ok_or_else(|| bad("the cluster has no certificate authority".into()))?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&ca) {
         let cert = cert.map_err(|e| bad(format!("certificate authority: {e}")))?;
-        roots.add(cert).map_err(|e| bad(format!("certificate authority: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| bad(format!("certificate authority: {e}")))?;
     }
-    let builder = rustls::ClientConfig::builder_with_provider(minikube_rs::api::tls::crypto_provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad(e.to_string()))?
-        .with_root_certificates(roots);
-    let cert = data(user.as_ref(), "client-certificate-data", "client-certificate")?;
+    let builder =
+        rustls::ClientConfig::builder_with_provider(minikube_rs::api::tls::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| bad(e.to_string()))?
+            .with_root_certificates(roots);
+    let cert = data(
+        user.as_ref(),
+        "client-certificate-data",
+        "client-certificate",
+    )?;
     let key = data(user.as_ref(), "client-key-data", "client-key")?;
     let mut tls = match (cert, key) {
         (Some(cert), Some(key)) => {
             let chain = CertificateDer::pem_slice_iter(&cert)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| bad(format!("client certificate: {e}")))?;
-            let key = PrivateKeyDer::from_pem_slice(&key).map_err(|e| bad(format!("client key: {e}")))?;
-            builder.with_client_auth_cert(chain, key).map_err(|e| bad(format!("client certificate: {e}")))?
+            let key =
+                PrivateKeyDer::from_pem_slice(&key).map_err(|e| bad(format!("client key: {e}")))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| bad(format!("client certificate: {e}")))?
         }
         _ => builder.with_no_client_auth(),
     };
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Endpoint { url, host, port, tls: Arc::new(tls) })
+    Ok(Endpoint {
+        url,
+        host,
+        port,
+        tls: Arc::new(tls),
+    })
 }
 
 /// Splits `https://host[:port][/...]` (host may be `[v6]`).
@@ -538,14 +621,18 @@ fn readyz(endpoint: &Endpoint, timeout: Duration) -> Result<(), String> {
         .map_err(|e| format!("resolving {}: {e}", endpoint.host))?
         .next()
         .ok_or_else(|| format!("resolving {}: no address", endpoint.host))?;
-    let tcp = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connecting to {addr}: {e}"))?;
-    tcp.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    tcp.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let tcp = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("connecting to {addr}: {e}"))?;
+    tcp.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    tcp.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     let name = match endpoint.host.parse::<IpAddr>() {
         Ok(ip) => ServerName::IpAddress(ip.into()),
         Err(_) => ServerName::try_from(endpoint.host.clone()).map_err(|e| e.to_string())?,
     };
-    let conn = rustls::ClientConnection::new(endpoint.tls.clone(), name).map_err(|e| e.to_string())?;
+    let conn =
+        rustls::ClientConnection::new(endpoint.tls.clone(), name).map_err(|e| e.to_string())?;
     let mut tls = rustls::StreamOwned::new(conn, tcp);
     let host_header = match endpoint.host.parse::<IpAddr>() {
         Ok(IpAddr::V6(ip)) => format!("[{ip}]:{}", endpoint.port),
@@ -555,7 +642,8 @@ fn readyz(endpoint: &Endpoint, timeout: Duration) -> Result<(), String> {
         "GET /readyz HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: minikube-rs/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
         env!("CARGO_PKG_VERSION")
     );
-    tls.write_all(request.as_bytes()).map_err(|e| format!("TLS with {addr}: {e}"))?;
+    tls.write_all(request.as_bytes())
+        .map_err(|e| format!("TLS with {addr}: {e}"))?;
     let mut response = Vec::new();
     let mut buf = [0u8; 1024];
     while !response.windows(2).any(|w| w == b"\r\n") {
@@ -597,9 +685,15 @@ fn stop_pid(config: &Config, pid: i32, force: bool) -> Result<(), Error> {
         let status = Command::new("systemctl")
             .args(["stop", SYSTEMD_UNIT])
             .status()
-            .map_err(|source| Error::Spawn { program: "systemctl".into(), source })?;
+            .map_err(|source| Error::Spawn {
+                program: "systemctl".into(),
+                source,
+            })?;
         if !status.success() {
-            return Err(Error::Systemctl { unit: SYSTEMD_UNIT, status: status.to_string() });
+            return Err(Error::Systemctl {
+                unit: SYSTEMD_UNIT,
+                status: status.to_string(),
+            });
         }
     } else if pid > 0 {
         signal(pid, libc::SIGTERM, "SIGTERM")?;
@@ -612,7 +706,10 @@ fn stop_pid(config: &Config, pid: i32, force: bool) -> Result<(), Error> {
                 std::thread::sleep(Duration::from_millis(200));
                 return Ok(());
             }
-            return Err(Error::StopTimeout { pid, seconds: STOP_TIMEOUT.as_secs() });
+            return Err(Error::StopTimeout {
+                pid,
+                seconds: STOP_TIMEOUT.as_secs(),
+            });
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -624,7 +721,11 @@ fn signal(pid: i32, sig: libc::c_int, signal: &'static str) -> Result<(), Error>
     if unsafe { libc::kill(pid, sig) } != 0 {
         let source = io::Error::last_os_error();
         if source.raw_os_error() != Some(libc::ESRCH) {
-            return Err(Error::Signal { signal, pid, source });
+            return Err(Error::Signal {
+                signal,
+                pid,
+                source,
+            });
         }
     }
     Ok(())
@@ -661,23 +762,41 @@ fn status(config: &Config) -> ExitCode {
 
 fn kubectl(config: &Config, args: Vec<OsString>) -> Result<ExitCode, Error> {
     if !config.kubeconfig.exists() {
-        return Err(Error::NoKubeconfig { path: config.kubeconfig.clone() });
+        return Err(Error::NoKubeconfig {
+            path: config.kubeconfig.clone(),
+        });
     }
-    let err = Command::new("kubectl").args(args).env("KUBECONFIG", &config.kubeconfig).exec();
-    let program = if err.kind() == io::ErrorKind::NotFound { "kubectl (not found in PATH)" } else { "kubectl" };
-    Err(Error::Spawn { program: program.into(), source: err })
+    let err = Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", &config.kubeconfig)
+        .exec();
+    let program = if err.kind() == io::ErrorKind::NotFound {
+        "kubectl (not found in PATH)"
+    } else {
+        "kubectl"
+    };
+    Err(Error::Spawn {
+        program: program.into(),
+        source: err,
+    })
 }
 
 fn delete(config: &Config) -> Result<(), Error> {
     let name = config.profile_name();
-    println!("🔥  Deleting \"{name}\" ({}) ...", config.data_dir.display());
+    println!(
+        "🔥  Deleting \"{name}\" ({}) ...",
+        config.data_dir.display()
+    );
     if let Some(pid) = running_server(config)? {
         println!("✋  Stopping the server (pid {pid}) ...");
         stop_pid(config, pid, true)?;
     }
     let mounts = mounts_below(&config.data_dir);
     if !mounts.is_empty() {
-        return Err(Error::Mounted { data_dir: config.data_dir.clone(), mounts: mounts.join(", ") });
+        return Err(Error::Mounted {
+            data_dir: config.data_dir.clone(),
+            mounts: mounts.join(", "),
+        });
     }
     remove_dir(&config.data_dir)?;
     if !config.kubeconfig.starts_with(&config.data_dir) {
@@ -688,7 +807,13 @@ fn delete(config: &Config) -> Result<(), Error> {
         match fs::remove_file(&system) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => return Err(Error::Io { action: "removing", path: system, source }),
+            Err(source) => {
+                return Err(Error::Io {
+                    action: "removing",
+                    path: system,
+                    source,
+                })
+            }
         }
     }
     println!("💀  Removed all traces of the \"{name}\" cluster.");
@@ -711,7 +836,10 @@ fn unescape_mountinfo(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4].iter().all(u8::is_ascii_digit)
+        {
             let code = u8::from_str_radix(&field[i + 1..i + 4], 8).unwrap_or(b'?');
             out.push(code);
             i += 4;
@@ -724,14 +852,22 @@ fn unescape_mountinfo(field: &str) -> String {
 }
 
 fn create_dir(dir: &Path) -> Result<(), Error> {
-    fs::create_dir_all(dir).map_err(|source| Error::Io { action: "creating", path: dir.to_path_buf(), source })
+    fs::create_dir_all(dir).map_err(|source| Error::Io {
+        action: "creating",
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 fn remove_dir(dir: &Path) -> Result<(), Error> {
     match fs::remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(Error::Io { action: "removing", path: dir.to_path_buf(), source }),
+        Err(source) => Err(Error::Io {
+            action: "removing",
+            path: dir.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -741,23 +877,48 @@ mod tests {
 
     #[test]
     fn server_urls_split_into_host_and_port() {
-        assert_eq!(split_https_url("https://127.0.0.1:6443"), Some(("127.0.0.1".into(), 6443)));
-        assert_eq!(split_https_url("https://[::1]:7443/"), Some(("::1".into(), 7443)));
-        assert_eq!(split_https_url("https://example.org"), Some(("example.org".into(), 443)));
+        assert_eq!(
+            split_https_url("https://127.0.0.1:6443"),
+            Some(("127.0.0.1".into(), 6443))
+        );
+        assert_eq!(
+            split_https_url("https://[::1]:7443/"),
+            Some(("::1".into(), 7443))
+        );
+        assert_eq!(
+            split_https_url("https://example.org"),
+            Some(("example.org".into(), 443))
+        );
         assert_eq!(split_https_url("http://127.0.0.1:6443"), None);
         assert_eq!(split_https_url("https://h:port"), None);
     }
 
     #[test]
     fn kubectl_takes_everything_after_its_flags() {
-        let cli = Cli::try_parse_from(["minikube-rs", "kubectl", "--data-dir", "/p", "--", "get", "ns", "-o", "wide"])
-            .unwrap();
-        let Cmd::Kubectl { args, kubectl_args } = cli.command else { panic!() };
+        let cli = Cli::try_parse_from([
+            "minikube-rs",
+            "kubectl",
+            "--data-dir",
+            "/p",
+            "--",
+            "get",
+            "ns",
+            "-o",
+            "wide",
+        ])
+        .unwrap();
+        let Cmd::Kubectl { args, kubectl_args } = cli.command else {
+            panic!()
+        };
         assert_eq!(args.data_dir, Some(PathBuf::from("/p")));
         assert_eq!(kubectl_args, ["get", "ns", "-o", "wide"]);
 
-        let cli = Cli::try_parse_from(["minikube-rs", "kubectl", "get", "pods", "-n", "kube-system"]).unwrap();
-        let Cmd::Kubectl { kubectl_args, .. } = cli.command else { panic!() };
+        let cli =
+            Cli::try_parse_from(["minikube-rs", "kubectl", "get", "pods", "-n", "kube-system"])
+                .unwrap();
+        let Cmd::Kubectl { kubectl_args, .. } = cli.command else {
+            panic!()
+        };
         assert_eq!(kubectl_args, ["get", "pods", "-n", "kube-system"]);
     }
 
@@ -770,8 +931,10 @@ mod tests {
             ..Default::default()
         };
         let config = Config::resolve_with(&args, &|_| None, &|_| Ok(None)).unwrap();
-        let flags: Vec<String> =
-            server_flags(&args, &config).iter().map(|f| f.to_string_lossy().into_owned()).collect();
+        let flags: Vec<String> = server_flags(&args, &config)
+            .iter()
+            .map(|f| f.to_string_lossy().into_owned())
+            .collect();
         assert_eq!(flags[0], "--data-dir");
         assert!(Path::new(&flags[1]).is_absolute());
         assert!(flags.windows(2).any(|w| w == ["--api-port", "0"]));
@@ -789,11 +952,17 @@ mod tests {
     #[test]
     fn the_pid_lock_is_seen_by_readers_and_excludes_a_second_server() {
         let dir = tempfile::tempdir().unwrap();
-        let args = ServerArgs { data_dir: Some(dir.path().into()), ..Default::default() };
+        let args = ServerArgs {
+            data_dir: Some(dir.path().into()),
+            ..Default::default()
+        };
         let config = Config::resolve_with(&args, &|_| None, &|_| Ok(None)).unwrap();
         assert_eq!(running_server(&config).unwrap(), None);
         let lock = PidLock::acquire(&config).unwrap();
-        assert_eq!(running_server(&config).unwrap(), Some(std::process::id() as i32));
+        assert_eq!(
+            running_server(&config).unwrap(),
+            Some(std::process::id() as i32)
+        );
         let err = PidLock::acquire(&config).err().unwrap().to_string();
         assert!(err.contains("already running"), "{err}");
         drop(lock);
@@ -808,8 +977,12 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let kubeconfig = dir.path().join("kubeconfig.yaml");
-        minikube_rs::api::tls::write_kubeconfig(&kubeconfig, &format!("https://127.0.0.1:{port}"), &pki)
-            .unwrap();
+        minikube_rs::api::tls::write_kubeconfig(
+            &kubeconfig,
+            &format!("https://127.0.0.1:{port}"),
+            &pki,
+        )
+        .unwrap();
         let server_config = pki.server_config.clone();
         let server = std::thread::spawn(move || {
             let (tcp, _) = listener.accept().unwrap();
@@ -821,8 +994,12 @@ mod tests {
                 let n = tls.read(&mut buf).unwrap();
                 request.extend_from_slice(&buf[..n]);
             }
-            let user = tls.conn.peer_certificates().and_then(minikube_rs::api::tls::client_identity);
-            tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").unwrap();
+            let user = tls
+                .conn
+                .peer_certificates()
+                .and_then(minikube_rs::api::tls::client_identity);
+            tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .unwrap();
             tls.conn.send_close_notify();
             let _ = tls.flush();
             (String::from_utf8(request).unwrap(), user)

@@ -64,8 +64,14 @@ pub enum Error {
     },
     #[error("{path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
-    #[error("{cert} exists but its key {key} is missing; remove the directory {dir} to start a new CA")]
-    MissingCaKey { cert: PathBuf, key: PathBuf, dir: PathBuf },
+    #[error(
+        "{cert} exists but its key {key} is missing; remove the directory {dir} to start a new CA"
+    )]
+    MissingCaKey {
+        cert: PathBuf,
+        key: PathBuf,
+        dir: PathBuf,
+    },
     #[error("the cluster CA {path} expired; remove the directory {dir} to start a new CA")]
     CaExpired { path: PathBuf, dir: PathBuf },
     #[error("subject alternative name {san:?} is neither an IP address nor a DNS name")]
@@ -89,7 +95,9 @@ pub struct Pki {
 
 impl std::fmt::Debug for Pki {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pki").field("ca_pem", &self.ca_pem).finish_non_exhaustive()
+        f.debug_struct("Pki")
+            .field("ca_pem", &self.ca_pem)
+            .finish_non_exhaustive()
     }
 }
 
@@ -120,8 +128,9 @@ pub fn ensure(tls_dir: &Path, sans: &[String]) -> Result<Pki, Error> {
         WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone()).build()?;
     let serving = Leaf::load(tls_dir, "server").filter(|leaf| {
         let name = ServerName::try_from("localhost").expect("a valid DNS name");
-        let chains =
-            server_verifier.verify_server_cert(&leaf.der, &[], &name, &[], UnixTime::now()).is_ok();
+        let chains = server_verifier
+            .verify_server_cert(&leaf.der, &[], &name, &[], UnixTime::now())
+            .is_ok();
         chains && leaf.fresh() && leaf.sans() == wanted
     });
     let serving = match serving {
@@ -129,18 +138,30 @@ pub fn ensure(tls_dir: &Path, sans: &[String]) -> Result<Pki, Error> {
         None => {
             tracing::info!(sans = ?wanted, "issuing the API serving certificate");
             let mut params = leaf_params("kube-apiserver", None);
-            params.subject_alt_names = wanted.iter().map(|s| san_type(s)).collect::<Result<_, _>>()?;
+            params.subject_alt_names = wanted
+                .iter()
+                .map(|s| san_type(s))
+                .collect::<Result<_, _>>()?;
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-            Leaf::issue(tls_dir, "server", "serving certificate", &params, &ca.issuer)?
+            Leaf::issue(
+                tls_dir,
+                "server",
+                "serving certificate",
+                &params,
+                &ca.issuer,
+            )?
         }
     };
 
     // The admin client certificate.
-    let client_verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
-        .allow_unauthenticated()
-        .build()?;
+    let client_verifier =
+        WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+            .allow_unauthenticated()
+            .build()?;
     let admin = Leaf::load(tls_dir, "admin").filter(|leaf| {
-        let chains = client_verifier.verify_client_cert(&leaf.der, &[], UnixTime::now()).is_ok();
+        let chains = client_verifier
+            .verify_client_cert(&leaf.der, &[], UnixTime::now())
+            .is_ok();
         let identity = client_identity(std::slice::from_ref(&leaf.der));
         chains
             && leaf.fresh()
@@ -152,7 +173,13 @@ pub fn ensure(tls_dir: &Path, sans: &[String]) -> Result<Pki, Error> {
             tracing::info!("issuing the admin client certificate");
             let mut params = leaf_params(ADMIN_USER, Some(ADMIN_GROUP));
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-            Leaf::issue(tls_dir, "admin", "admin client certificate", &params, &ca.issuer)?
+            Leaf::issue(
+                tls_dir,
+                "admin",
+                "admin client certificate",
+                &params,
+                &ca.issuer,
+            )?
         }
     };
 
@@ -174,7 +201,13 @@ pub fn ensure(tls_dir: &Path, sans: &[String]) -> Result<Pki, Error> {
 /// The user (CN) and groups (O) of a verified client certificate chain's leaf.
 pub fn client_identity(certs: &[CertificateDer<'_>]) -> Option<(String, Vec<String>)> {
     let (_, cert) = X509Certificate::from_der(certs.first()?.as_ref()).ok()?;
-    let user = cert.subject().iter_common_name().next()?.as_str().ok()?.to_string();
+    let user = cert
+        .subject()
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
     let groups = cert
         .subject()
         .iter_organization()
@@ -188,8 +221,11 @@ pub fn client_identity(certs: &[CertificateDer<'_>]) -> Option<(String, Vec<Stri
 pub fn write_kubeconfig(path: &Path, server_url: &str, pki: &Pki) -> Result<(), Error> {
     let yaml = kubeconfig_yaml(server_url, pki)?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent)
-            .map_err(|source| Error::Io { action: "creating", path: parent.to_path_buf(), source })?;
+        fs::create_dir_all(parent).map_err(|source| Error::Io {
+            action: "creating",
+            path: parent.to_path_buf(),
+            source,
+        })?;
     }
     write_atomic(path, yaml.as_bytes(), 0o600)
 }
@@ -234,7 +270,10 @@ pub fn host_name() -> Option<String> {
         return None;
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let name = std::str::from_utf8(&buf[..end]).ok()?.trim_end_matches('.').to_ascii_lowercase();
+    let name = std::str::from_utf8(&buf[..end])
+        .ok()?
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
     rustls_pki_types::DnsName::try_from(name.as_str()).ok()?;
     (name.parse::<IpAddr>().is_err()).then_some(name)
 }
@@ -246,7 +285,12 @@ fn wanted_sans(extra: &[String]) -> Result<BTreeSet<String>, Error> {
         .iter()
         .map(|s| s.to_string())
         .chain(host_name())
-        .chain(extra.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
+        .chain(
+            extra
+                .iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
+        );
     for san in all {
         wanted.insert(normalize_san(&san)?);
     }
@@ -260,7 +304,9 @@ fn normalize_san(san: &str) -> Result<String, Error> {
     let name = san.trim_end_matches('.').to_ascii_lowercase();
     match rustls_pki_types::DnsName::try_from(name.as_str()) {
         Ok(_) => Ok(name),
-        Err(_) => Err(Error::InvalidSan { san: san.to_string() }),
+        Err(_) => Err(Error::InvalidSan {
+            san: san.to_string(),
+        }),
     }
 }
 
@@ -271,7 +317,9 @@ fn san_type(normalized: &str) -> Result<SanType, Error> {
     let name = normalized
         .to_string()
         .try_into()
-        .map_err(|_| Error::InvalidSan { san: normalized.to_string() })?;
+        .map_err(|_| Error::InvalidSan {
+            san: normalized.to_string(),
+        })?;
     Ok(SanType::DnsName(name))
 }
 
@@ -293,13 +341,16 @@ fn load_or_create_ca(dir: &Path) -> Result<Ca, Error> {
                     dir: dir.to_path_buf(),
                 });
             };
-            let key = KeyPair::from_pem(&key_pem)
-                .map_err(|e| Error::Invalid { path: key_path.clone(), reason: e.to_string() })?;
-            let der = pem_to_der(&cert_path, &pem)?;
-            let (_, cert) = X509Certificate::from_der(der.as_ref()).map_err(|e| Error::Invalid {
-                path: cert_path.clone(),
+            let key = KeyPair::from_pem(&key_pem).map_err(|e| Error::Invalid {
+                path: key_path.clone(),
                 reason: e.to_string(),
             })?;
+            let der = pem_to_der(&cert_path, &pem)?;
+            let (_, cert) =
+                X509Certificate::from_der(der.as_ref()).map_err(|e| Error::Invalid {
+                    path: cert_path.clone(),
+                    reason: e.to_string(),
+                })?;
             if !cert.is_ca() {
                 return Err(Error::Invalid {
                     path: cert_path,
@@ -313,19 +364,30 @@ fn load_or_create_ca(dir: &Path) -> Result<Ca, Error> {
                 });
             }
             if cert.validity().not_after.timestamp() <= now_seconds() {
-                return Err(Error::CaExpired { path: cert_path, dir: dir.to_path_buf() });
+                return Err(Error::CaExpired {
+                    path: cert_path,
+                    dir: dir.to_path_buf(),
+                });
             }
-            let issuer = Issuer::from_ca_cert_der(&der, key)
-                .map_err(|e| Error::Invalid { path: cert_path, reason: e.to_string() })?;
+            let issuer = Issuer::from_ca_cert_der(&der, key).map_err(|e| Error::Invalid {
+                path: cert_path,
+                reason: e.to_string(),
+            })?;
             Ok(Ca { pem, der, issuer })
         }
         None => {
             tracing::info!(dir = %dir.display(), "creating the cluster CA");
-            let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-                .map_err(|source| Error::Generate { what: "CA key", source })?;
+            let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|source| {
+                Error::Generate {
+                    what: "CA key",
+                    source,
+                }
+            })?;
             let mut params = CertificateParams::default();
             params.distinguished_name = rcgen::DistinguishedName::new();
-            params.distinguished_name.push(DnType::CommonName, CA_COMMON_NAME);
+            params
+                .distinguished_name
+                .push(DnType::CommonName, CA_COMMON_NAME);
             params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
             params.key_usages = vec![
                 KeyUsagePurpose::KeyCertSign,
@@ -333,14 +395,19 @@ fn load_or_create_ca(dir: &Path) -> Result<Ca, Error> {
                 KeyUsagePurpose::DigitalSignature,
             ];
             set_validity(&mut params, CA_VALID_DAYS);
-            let cert = params
-                .self_signed(&key)
-                .map_err(|source| Error::Generate { what: "CA certificate", source })?;
+            let cert = params.self_signed(&key).map_err(|source| Error::Generate {
+                what: "CA certificate",
+                source,
+            })?;
             // The key first: a crash in between leaves a key without a certificate, which
             // the next start replaces, never a certificate without its key.
             write_atomic(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
             write_atomic(&cert_path, cert.pem().as_bytes(), 0o644)?;
-            Ok(Ca { pem: cert.pem(), der: cert.der().clone(), issuer: Issuer::new(params, key) })
+            Ok(Ca {
+                pem: cert.pem(),
+                der: cert.der().clone(),
+                issuer: Issuer::new(params, key),
+            })
         }
     }
 }
@@ -358,7 +425,8 @@ impl Leaf {
     fn load(dir: &Path, name: &str) -> Option<Leaf> {
         let cert_path = dir.join(format!("{name}.crt"));
         let pem = fs::read_to_string(&cert_path).ok()?;
-        let key = KeyPair::from_pem(&fs::read_to_string(dir.join(format!("{name}.key"))).ok()?).ok()?;
+        let key =
+            KeyPair::from_pem(&fs::read_to_string(dir.join(format!("{name}.key"))).ok()?).ok()?;
         let der = pem_to_der(&cert_path, &pem).ok()?;
         let (_, cert) = X509Certificate::from_der(der.as_ref()).ok()?;
         if cert.public_key().subject_public_key.data.as_ref() != key.der_bytes() {
@@ -376,14 +444,30 @@ impl Leaf {
     ) -> Result<Leaf, Error> {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
             .map_err(|source| Error::Generate { what, source })?;
-        let cert = params.signed_by(&key, ca).map_err(|source| Error::Generate { what, source })?;
-        write_atomic(&dir.join(format!("{name}.key")), key.serialize_pem().as_bytes(), 0o600)?;
-        write_atomic(&dir.join(format!("{name}.crt")), cert.pem().as_bytes(), 0o644)?;
-        Ok(Leaf { pem: cert.pem(), der: cert.der().clone(), key })
+        let cert = params
+            .signed_by(&key, ca)
+            .map_err(|source| Error::Generate { what, source })?;
+        write_atomic(
+            &dir.join(format!("{name}.key")),
+            key.serialize_pem().as_bytes(),
+            0o600,
+        )?;
+        write_atomic(
+            &dir.join(format!("{name}.crt")),
+            cert.pem().as_bytes(),
+            0o644,
+        )?;
+        Ok(Leaf {
+            pem: cert.pem(),
+            der: cert.der().clone(),
+            key,
+        })
     }
 
     fn parsed(&self) -> Option<X509Certificate<'_>> {
-        X509Certificate::from_der(self.der.as_ref()).ok().map(|(_, cert)| cert)
+        X509Certificate::from_der(self.der.as_ref())
+            .ok()
+            .map(|(_, cert)| cert)
     }
 
     /// Valid for longer than the renewal window.
@@ -395,8 +479,12 @@ impl Leaf {
 
     /// The certificate's SANs, normalized as `wanted_sans` normalizes them.
     fn sans(&self) -> BTreeSet<String> {
-        let Some(cert) = self.parsed() else { return BTreeSet::new() };
-        let Ok(Some(ext)) = cert.subject_alternative_name() else { return BTreeSet::new() };
+        let Some(cert) = self.parsed() else {
+            return BTreeSet::new();
+        };
+        let Ok(Some(ext)) = cert.subject_alternative_name() else {
+            return BTreeSet::new();
+        };
         ext.value
             .general_names
             .iter()
@@ -417,9 +505,13 @@ fn leaf_params(common_name: &str, organization: Option<&str>) -> CertificatePara
     let mut params = CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
     if let Some(org) = organization {
-        params.distinguished_name.push(DnType::OrganizationName, org);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, org);
     }
-    params.distinguished_name.push(DnType::CommonName, common_name);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.use_authority_key_identifier_extension = true;
     set_validity(&mut params, LEAF_VALID_DAYS);
@@ -428,9 +520,13 @@ fn leaf_params(common_name: &str, organization: Option<&str>) -> CertificatePara
 
 /// Valid from yesterday (tolerating clock skew) for `days` days.
 fn set_validity(params: &mut CertificateParams, days: i64) {
-    let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
     let at = |offset: i64| {
-        let date = today.checked_add(jiff::Span::new().days(offset)).unwrap_or(today);
+        let date = today
+            .checked_add(jiff::Span::new().days(offset))
+            .unwrap_or(today);
         rcgen::date_time_ymd(i32::from(date.year()), date.month() as u8, date.day() as u8)
     };
     params.not_before = at(-1);
@@ -443,30 +539,49 @@ fn now_seconds() -> i64 {
 
 fn pem_to_der(path: &Path, pem: &str) -> Result<CertificateDer<'static>, Error> {
     use rustls_pki_types::pem::PemObject;
-    CertificateDer::from_pem_slice(pem.as_bytes())
-        .map_err(|e| Error::Invalid { path: path.to_path_buf(), reason: e.to_string() })
+    CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| Error::Invalid {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 fn read_optional(path: &Path) -> Result<Option<String>, Error> {
     match fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(Error::Io { action: "reading", path: path.to_path_buf(), source }),
+        Err(source) => Err(Error::Io {
+            action: "reading",
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), Error> {
-    fs::create_dir_all(dir)
-        .map_err(|source| Error::Io { action: "creating", path: dir.to_path_buf(), source })?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-        .map_err(|source| Error::Io { action: "setting permissions of", path: dir.to_path_buf(), source })
+    fs::create_dir_all(dir).map_err(|source| Error::Io {
+        action: "creating",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|source| Error::Io {
+        action: "setting permissions of",
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 /// Writes `contents` to a temporary file beside `path`, syncs it and renames it over `path`.
 fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
-    let io_err = |action, source| Error::Io { action, path: path.to_path_buf(), source };
+    let io_err = |action, source| Error::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    };
     let file_name = path.file_name().ok_or_else(|| {
-        io_err("writing", io::Error::new(io::ErrorKind::InvalidInput, "not a file path"))
+        io_err(
+            "writing",
+            io::Error::new(io::ErrorKind::InvalidInput, "not a file path"),
+        )
     })?;
     let mut tmp_name = file_name.to_os_string();
     tmp_name.push(format!(".tmp.{}", std::process::id()));
@@ -514,7 +629,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tls = dir.path().join("tls");
         let first = ensure(&tls, &[]).unwrap();
-        for name in ["ca.crt", "ca.key", "server.crt", "server.key", "admin.crt", "admin.key"] {
+        for name in [
+            "ca.crt",
+            "ca.key",
+            "server.crt",
+            "server.key",
+            "admin.crt",
+            "admin.key",
+        ] {
             assert!(tls.join(name).exists(), "{name}");
         }
         for key in ["ca.key", "server.key", "admin.key"] {
@@ -536,14 +658,25 @@ mod tests {
         ensure(dir.path(), &["10.0.0.7".into(), "Node.Example.".into()]).unwrap();
         let leaf = Leaf::load(dir.path(), "server").unwrap();
         let sans = leaf.sans();
-        for want in DEFAULT_SANS.iter().copied().chain(["10.0.0.7", "node.example"]) {
+        for want in DEFAULT_SANS
+            .iter()
+            .copied()
+            .chain(["10.0.0.7", "node.example"])
+        {
             assert!(sans.contains(want), "{want} missing from {sans:?}");
         }
         if let Some(host) = host_name() {
             assert!(sans.contains(&host));
         }
         let cert = leaf.parsed().unwrap();
-        let issuer = cert.issuer().iter_common_name().next().unwrap().as_str().unwrap().to_string();
+        let issuer = cert
+            .issuer()
+            .iter_common_name()
+            .next()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string();
         assert_eq!(issuer, CA_COMMON_NAME);
     }
 
@@ -559,7 +692,10 @@ mod tests {
         assert_ne!(server_crt, read(dir.path(), "server.crt"));
         assert_eq!(admin_crt, read(dir.path(), "admin.crt"));
         let sans = Leaf::load(dir.path(), "server").unwrap().sans();
-        assert!(sans.contains("10.0.0.2") && !sans.contains("10.0.0.1"), "{sans:?}");
+        assert!(
+            sans.contains("10.0.0.2") && !sans.contains("10.0.0.1"),
+            "{sans:?}"
+        );
 
         // The same set written differently is the same set.
         let reissued = read(dir.path(), "server.crt");
@@ -604,27 +740,46 @@ mod tests {
         let path = dir.path().join("a/b/kubeconfig.yaml");
         write_kubeconfig(&path, "https://127.0.0.1:6443", &pki).unwrap();
         assert_eq!(mode(&path), 0o600);
-        let config: serde_yaml::Value = serde_yaml::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        let config: serde_yaml::Value =
+            serde_yaml::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(config["current-context"].as_str(), Some("minikube-rs"));
         assert_eq!(config["clusters"][0]["name"].as_str(), Some("minikube-rs"));
-        assert_eq!(config["clusters"][0]["cluster"]["server"].as_str(), Some("https://127.0.0.1:6443"));
-        assert_eq!(config["contexts"][0]["context"]["user"].as_str(), Some("minikube-rs"));
-        let ca = config["clusters"][0]["cluster"]["certificate-authority-data"].as_str().unwrap();
-        let ca = base64::engine::general_purpose::STANDARD.decode(ca).unwrap();
+        assert_eq!(
+            config["clusters"][0]["cluster"]["server"].as_str(),
+            Some("https://127.0.0.1:6443")
+        );
+        assert_eq!(
+            config["contexts"][0]["context"]["user"].as_str(),
+            Some("minikube-rs")
+        );
+        let ca = config["clusters"][0]["cluster"]["certificate-authority-data"]
+            .as_str()
+            .unwrap();
+        let ca = base64::engine::general_purpose::STANDARD
+            .decode(ca)
+            .unwrap();
         assert_eq!(String::from_utf8(ca).unwrap(), pki.ca_pem);
-        let key = config["users"][0]["user"]["client-key-data"].as_str().unwrap();
-        let key = base64::engine::general_purpose::STANDARD.decode(key).unwrap();
+        let key = config["users"][0]["user"]["client-key-data"]
+            .as_str()
+            .unwrap();
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(key)
+            .unwrap();
         assert_eq!(String::from_utf8(key).unwrap(), pki.admin_key_pem);
 
         // Rewriting replaces the file in place; no temporary file is left behind.
         write_kubeconfig(&path, "https://127.0.0.1:7443", &pki).unwrap();
-        assert!(fs::read_to_string(&path).unwrap().contains("https://127.0.0.1:7443"));
+        assert!(fs::read_to_string(&path)
+            .unwrap()
+            .contains("https://127.0.0.1:7443"));
         assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
     }
 
     fn client_config(pki: &Pki, with_admin_cert: bool) -> rustls::ClientConfig {
         let mut roots = RootCertStore::empty();
-        roots.add(CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap()).unwrap();
+        roots
+            .add(CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap())
+            .unwrap();
         let builder = rustls::ClientConfig::builder_with_provider(crypto_provider())
             .with_safe_default_protocol_versions()
             .unwrap()
@@ -644,7 +799,10 @@ mod tests {
 
     /// Handshakes over an in-memory pipe; returns the server's view of the client identity
     /// and the negotiated ALPN protocol.
-    async fn handshake(pki: &Pki, client: rustls::ClientConfig) -> (Option<(String, Vec<String>)>, Vec<u8>) {
+    async fn handshake(
+        pki: &Pki,
+        client: rustls::ClientConfig,
+    ) -> (Option<(String, Vec<String>)>, Vec<u8>) {
         let (client_io, server_io) = tokio::io::duplex(64 * 1024);
         let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config.clone());
         let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
@@ -673,7 +831,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pki = ensure(dir.path(), &[]).unwrap();
         let (identity, alpn) = handshake(&pki, client_config(&pki, true)).await;
-        assert_eq!(identity, Some(("system:admin".to_string(), vec!["system:masters".to_string()])));
+        assert_eq!(
+            identity,
+            Some((
+                "system:admin".to_string(),
+                vec!["system:masters".to_string()]
+            ))
+        );
         assert_eq!(alpn, b"h2");
     }
 
@@ -691,6 +855,9 @@ mod tests {
         ensure(dir.path(), &[]).unwrap();
         let pki = ensure(dir.path(), &[]).unwrap();
         let (identity, _) = handshake(&pki, client_config(&pki, true)).await;
-        assert_eq!(identity.map(|(user, _)| user).as_deref(), Some("system:admin"));
+        assert_eq!(
+            identity.map(|(user, _)| user).as_deref(),
+            Some("system:admin")
+        );
     }
 }
