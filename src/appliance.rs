@@ -110,7 +110,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
 /// Creates what every cluster has from the first start: the system namespaces, the built-in
 /// priority classes and the `kubernetes` service with its endpoints.
 async fn bootstrap(registry: &Registry, api_addr: SocketAddr) -> Result<(), Error> {
-    let mut objects: Vec<(&'static crate::registry::ResourceDef, Value)> = Vec::new(); // TODO: crate::registry::builtin_objects()
+    let mut objects = crate::registry::builtin_objects();
     let endpoint_ip = if api_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { api_addr.ip().to_string() };
     let port = api_addr.port();
     let find = |g: &str, v: &str, r: &str| crate::registry::find(g, v, r);
