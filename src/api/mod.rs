@@ -6,7 +6,6 @@ pub mod discovery;
 pub mod handlers;
 pub mod metrics;
 pub mod negotiate;
-mod pending;
 pub mod request;
 pub mod table;
 pub mod tls;
@@ -51,7 +50,7 @@ impl User {
 /// Everything a request handler needs; shared by all connections.
 pub struct ApiState {
     pub registry: Registry,
-    pub metrics: pending::Metrics,
+    pub metrics: metrics::Metrics,
     pub ready: AtomicBool,
     /// host:port clients should use (for /api's serverAddressByClientCIDRs).
     pub server_address: String,
@@ -62,7 +61,7 @@ impl ApiState {
     pub fn new(registry: Registry, server_address: String, shutdown: CancellationToken) -> Arc<ApiState> {
         Arc::new(ApiState {
             registry,
-            metrics: pending::Metrics::new(),
+            metrics: metrics::Metrics::new(),
             ready: AtomicBool::new(false),
             server_address,
             shutdown,

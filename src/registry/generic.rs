@@ -112,7 +112,7 @@ pub struct Filter {
 impl Filter {
     pub fn new(def: &'static ResourceDef, label: Option<&str>, field: Option<&str>) -> Result<Filter> {
         let labels = match label.map(str::trim).filter(|s| !s.is_empty()) {
-            Some(s) => Some(LabelSelector::parse(s).map_err(|e| StatusError::bad_request(format!("unable to parse requirement: {e}")))?),
+            Some(s) => Some(LabelSelector::parse(s).map_err(StatusError::bad_request)?),
             None => None,
         };
         let labels = labels.filter(|l| !l.is_empty());
