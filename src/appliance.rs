@@ -72,14 +72,14 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Runni
     let pki = tls::ensure(&config.tls_dir(), &sans)?;
     let client_host = if api_addr.ip().is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { api_addr.ip() };
     let url = format!("https://{}", SocketAddr::new(client_host, api_addr.port()));
+    bootstrap(&registry, api_addr).await?;
+    // The kubeconfig appears only once the cluster behind it is usable.
     tls::write_kubeconfig(&config.kubeconfig, &url, &pki)?;
     if let Some(system) = config.system_kubeconfig() {
         if let Err(e) = tls::write_kubeconfig(&system, &url, &pki) {
             tracing::warn!(path = %system.display(), error = %e, "could not write the system kubeconfig");
         }
     }
-
-    bootstrap(&registry, api_addr).await?;
 
     let state = ApiState::new(registry.clone(), SocketAddr::new(client_host, api_addr.port()).to_string(), shutdown.clone());
     let server = tokio::spawn(api::serve(listener, pki.server_config.clone(), state.clone()));
