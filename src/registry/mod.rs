@@ -7,6 +7,7 @@ use serde_json::Value;
 pub mod generic;
 pub mod print;
 pub mod status;
+pub mod patch;
 
 /// A served (group, version, resource) and everything the API needs to know about it.
 /// Each kind module exposes one or more `pub static` defs; `all()` lists them.
