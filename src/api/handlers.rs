@@ -385,7 +385,9 @@ async fn subresource(
                 .update_with(def, ns, name, wanted_rv, &opts, |old| {
                     let scale = match &update {
                         ScaleChange::Replace(s) => s.clone(),
-                        ScaleChange::Patch(pt, p) => crate::registry::generic::apply_patch(&scale_of(old), *pt, p)?,
+                        ScaleChange::Patch(pt, p) => {
+                            crate::registry::generic::apply_patch(&scale_of(old), *pt, p, ("autoscaling", "v1", "Scale"))?
+                        }
                     };
                     let replicas = scale.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
                     if replicas < 0 {
@@ -418,7 +420,7 @@ async fn subresource(
                 .update_with(def, ns, name, None, &opts, |old| {
                     let wanted = match &change {
                         ScaleChange::Replace(p) => p.clone(),
-                        ScaleChange::Patch(pt, p) => crate::registry::generic::apply_patch(old, *pt, p)?,
+                        ScaleChange::Patch(pt, p) => crate::registry::generic::apply_patch(old, *pt, p, (def.group, def.version, def.kind))?,
                     };
                     let mut new = old.clone();
                     let ec = wanted.pointer("/spec/ephemeralContainers").cloned().unwrap_or(Value::Null);

@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod handlers;
 pub mod metrics;
 pub mod negotiate;
+pub mod openapi;
 pub mod request;
 pub mod table;
 pub mod tls;
@@ -269,6 +270,8 @@ async fn non_resource(
         "/apis" if aggregated => aggregated_response(discovery::aggregated_apis(), pretty),
         "/api" => json(discovery::api_versions(&state.server_address)),
         "/apis" => json(discovery::api_group_list()),
+        "/openapi/v2" | "/openapi/v3" => openapi::serve(p, query, req.headers()),
+        _ if p.starts_with("/openapi/v3/") => openapi::serve(p, query, req.headers()),
         _ => {
             if let Some(check) = ["/healthz/", "/livez/", "/readyz/"].iter().find(|pre| p.starts_with(*pre)) {
                 let name = &p[check.len()..];

@@ -695,7 +695,7 @@ impl Registry {
             _ => None,
         };
         self.update_with(def, ns, name, wanted_rv, opts, |old| {
-            let patched = apply_patch(old, patch_type, body)?;
+            let patched = apply_patch(old, patch_type, body, (def.group, def.version, def.kind))?;
             Ok(merge_update(def, old, patched, subresource))
         })
         .await
@@ -901,8 +901,8 @@ fn merge_update(def: &ResourceDef, old: &Value, body: Value, subresource: Option
     }
 }
 
-/// Applies one patch document to an object.
-pub fn apply_patch(old: &Value, patch_type: PatchType, body: &Value) -> Result<Value> {
+/// Applies one patch document to an object of kind `(group, version, kind)`.
+pub fn apply_patch(old: &Value, patch_type: PatchType, body: &Value, gvk: (&str, &str, &str)) -> Result<Value> {
     let mut doc = old.clone();
     match patch_type {
         PatchType::Merge => {
@@ -918,10 +918,18 @@ pub fn apply_patch(old: &Value, patch_type: PatchType, body: &Value) -> Result<V
                 StatusError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
             })?;
         }
-        PatchType::Strategic | PatchType::Apply => {
+        PatchType::Strategic => {
+            let (g, v, k) = gvk;
+            let schema = super::patch::schema_for(g, v, k).unwrap_or(&super::patch::Schema::UNKNOWN);
+            doc = super::patch::strategic_merge(old, body, schema).map_err(|e| {
+                let reason = if e.code() == 400 { "BadRequest" } else { "Invalid" };
+                StatusError::new(e.code(), reason, e.to_string())
+            })?;
+        }
+        PatchType::Apply => {
             return Err(StatusError::unsupported_media_type(
                 "",
-                &["application/json-patch+json", "application/merge-patch+json"],
+                &["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"],
             ));
         }
     }

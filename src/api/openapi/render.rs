@@ -1,0 +1,288 @@
+//! Writes the operation model and the definitions as documents: one Swagger 2.0 document
+//! (`#/definitions/…` refs) and OpenAPI 3.0 documents (`#/components/schemas/…` refs, a
+//! `$ref` with siblings wrapped in `allOf` as kube-openapi does), with keys sorted.
+
+use serde_json::{json, Map, Value};
+
+use super::operations::{Op, Param, PathItem, Payload, Type};
+use super::schemas::{self, Definitions, V2_PREFIX};
+use crate::api::KUBERNETES_VERSION;
+
+pub const V3_PREFIX: &str = "#/components/schemas/";
+
+fn type_name(t: Type) -> &'static str {
+    match t {
+        Type::String => "string",
+        Type::Integer => "integer",
+        Type::Boolean => "boolean",
+    }
+}
+
+fn bearer() -> Value {
+    json!({"BearerToken": {"description": "Bearer Token authentication", "in": "header", "name": "authorization", "type": "apiKey"}})
+}
+
+/// The definitions an operation names directly.
+fn op_refs(op: &Op) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Payload::Ref(r) = &op.payload {
+        out.push(r.clone());
+    }
+    if let Some((Payload::Ref(r), _)) = &op.body {
+        out.push(r.clone());
+    }
+    out
+}
+
+fn paths_refs(paths: &[PathItem]) -> Vec<String> {
+    paths.iter().flat_map(|p| p.ops.iter().flat_map(op_refs)).collect()
+}
+
+fn extensions(op: &Op, m: &mut Map<String, Value>) {
+    if let Some(a) = op.action {
+        m.insert("x-kubernetes-action".into(), json!(a));
+    }
+    if let Some(g) = op.gvk {
+        m.insert("x-kubernetes-group-version-kind".into(), g.to_json());
+    }
+}
+
+// ---- Swagger 2.0 ----
+
+fn v2_param(p: &Param) -> Value {
+    let mut m = Map::new();
+    m.insert("description".into(), json!(p.description));
+    m.insert("in".into(), json!(p.location));
+    m.insert("name".into(), json!(p.name));
+    if p.required {
+        m.insert("required".into(), json!(true));
+    }
+    m.insert("type".into(), json!(type_name(p.ty)));
+    m.insert("uniqueItems".into(), json!(true));
+    Value::Object(m)
+}
+
+fn v2_payload(p: &Payload) -> Value {
+    match p {
+        Payload::Ref(r) => json!({"$ref": format!("{V2_PREFIX}{r}")}),
+        Payload::Text => json!({"type": "string"}),
+    }
+}
+
+fn v2_op(op: &Op) -> Value {
+    let mut params: Vec<Value> = Vec::new();
+    if let Some((payload, required)) = &op.body {
+        let mut b = json!({"in": "body", "name": "body", "schema": v2_payload(payload)});
+        if *required {
+            b["required"] = json!(true);
+        }
+        params.push(b);
+    }
+    params.extend(op.params.iter().map(v2_param));
+    let mut responses = Map::new();
+    for (code, description) in &op.responses {
+        responses.insert(
+            code.to_string(),
+            json!({"description": description, "schema": v2_payload(&op.payload)}),
+        );
+    }
+    responses.insert("401".into(), json!({"description": "Unauthorized"}));
+    let mut m = Map::new();
+    m.insert("consumes".into(), json!(op.consumes));
+    m.insert("description".into(), json!(op.description));
+    m.insert("operationId".into(), json!(op.id));
+    if !params.is_empty() {
+        m.insert("parameters".into(), Value::Array(params));
+    }
+    m.insert("produces".into(), json!(op.produces));
+    m.insert("responses".into(), Value::Object(responses));
+    m.insert("schemes".into(), json!(["https"]));
+    m.insert("tags".into(), json!([op.tag]));
+    extensions(op, &mut m);
+    Value::Object(m)
+}
+
+fn v2_paths(paths: &[PathItem]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for item in paths {
+        let mut m = Map::new();
+        for op in &item.ops {
+            m.insert(op.method.into(), v2_op(op));
+        }
+        if !item.params.is_empty() {
+            m.insert(
+                "parameters".into(),
+                Value::Array(item.params.iter().map(v2_param).collect()),
+            );
+        }
+        out.insert(item.path.clone(), Value::Object(m));
+    }
+    out
+}
+
+/// The Swagger 2.0 document: every path and every definition.
+pub fn v2_document(defs: &Definitions, paths: &[PathItem]) -> Value {
+    let names = schemas::closure(&defs.defs, paths_refs(paths));
+    let definitions: Map<String, Value> = names
+        .into_iter()
+        .filter_map(|n| defs.defs.get(&n).map(|s| (n.clone(), s.clone())))
+        .collect();
+    schemas::sort_keys(json!({
+        "definitions": definitions,
+        "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
+        "paths": v2_paths(paths),
+        "security": [{"BearerToken": []}],
+        "securityDefinitions": bearer(),
+        "swagger": "2.0",
+    }))
+}
+
+// ---- OpenAPI 3.0 ----
+
+/// A Swagger 2.0 schema in OpenAPI 3.0 form: refs under components, and a `$ref` with
+/// siblings (a description, say) wrapped in `allOf`, since 3.0 ignores a ref's siblings.
+pub fn schema_to_v3(v: &Value) -> Value {
+    let Value::Object(m) = v else { return v.clone() };
+    let mut out = Map::new();
+    let mut reference = None;
+    for (k, x) in m {
+        let converted = match (k.as_str(), x) {
+            ("$ref", _) => {
+                let r = x.as_str().unwrap_or_default();
+                reference = Some(
+                    r.strip_prefix(V2_PREFIX)
+                        .map(|n| format!("{V3_PREFIX}{n}"))
+                        .unwrap_or_else(|| r.to_string()),
+                );
+                continue;
+            }
+            ("properties" | "patternProperties" | "definitions", Value::Object(props)) => {
+                Value::Object(props.iter().map(|(n, s)| (n.clone(), schema_to_v3(s))).collect())
+            }
+            ("items" | "additionalProperties" | "not", Value::Object(_)) => schema_to_v3(x),
+            ("allOf" | "anyOf" | "oneOf" | "items", Value::Array(a)) => {
+                Value::Array(a.iter().map(schema_to_v3).collect())
+            }
+            _ => x.clone(),
+        };
+        out.insert(k.clone(), converted);
+    }
+    match reference {
+        Some(r) if out.is_empty() => json!({"$ref": r}),
+        Some(r) => {
+            out.insert("allOf".into(), json!([{"$ref": r}]));
+            Value::Object(out)
+        }
+        None => Value::Object(out),
+    }
+}
+
+fn v3_param(p: &Param) -> Value {
+    let mut m = Map::new();
+    m.insert("description".into(), json!(p.description));
+    m.insert("in".into(), json!(p.location));
+    m.insert("name".into(), json!(p.name));
+    if p.required {
+        m.insert("required".into(), json!(true));
+    }
+    m.insert("schema".into(), json!({"type": type_name(p.ty), "uniqueItems": true}));
+    Value::Object(m)
+}
+
+fn v3_payload(p: &Payload) -> Value {
+    match p {
+        Payload::Ref(r) => json!({"$ref": format!("{V3_PREFIX}{r}")}),
+        Payload::Text => json!({"type": "string"}),
+    }
+}
+
+fn v3_content(types: &[&str], payload: &Payload) -> Value {
+    let mut m = Map::new();
+    for t in types {
+        m.insert((*t).into(), json!({"schema": v3_payload(payload)}));
+    }
+    Value::Object(m)
+}
+
+fn v3_op(op: &Op) -> Value {
+    let mut m = Map::new();
+    m.insert("description".into(), json!(op.description));
+    m.insert("operationId".into(), json!(op.id));
+    if !op.params.is_empty() {
+        m.insert(
+            "parameters".into(),
+            Value::Array(op.params.iter().map(v3_param).collect()),
+        );
+    }
+    if let Some((payload, required)) = &op.body {
+        let mut b = json!({"content": v3_content(op.consumes, payload)});
+        if *required {
+            b["required"] = json!(true);
+        }
+        m.insert("requestBody".into(), b);
+    }
+    let mut responses = Map::new();
+    for (code, description) in &op.responses {
+        responses.insert(
+            code.to_string(),
+            json!({"content": v3_content(op.produces, &op.payload), "description": description}),
+        );
+    }
+    responses.insert("401".into(), json!({"description": "Unauthorized"}));
+    m.insert("responses".into(), Value::Object(responses));
+    m.insert("tags".into(), json!([op.tag]));
+    extensions(op, &mut m);
+    Value::Object(m)
+}
+
+/// One OpenAPI 3.0 document: the given paths and the schemas they reach.
+pub fn v3_document(defs: &Definitions, paths: &[PathItem]) -> Value {
+    let mut p = Map::new();
+    for item in paths {
+        let mut m = Map::new();
+        for op in &item.ops {
+            m.insert(op.method.into(), v3_op(op));
+        }
+        if !item.params.is_empty() {
+            m.insert(
+                "parameters".into(),
+                Value::Array(item.params.iter().map(v3_param).collect()),
+            );
+        }
+        p.insert(item.path.clone(), Value::Object(m));
+    }
+    let names = schemas::closure(&defs.defs, paths_refs(paths));
+    let components: Map<String, Value> = names
+        .into_iter()
+        .filter_map(|n| defs.defs.get(&n).map(|s| (n.clone(), schema_to_v3(s))))
+        .collect();
+    schemas::sort_keys(json!({
+        "components": {"schemas": components, "securitySchemes": bearer()},
+        "info": {"title": "Kubernetes", "version": "unversioned"},
+        "openapi": "3.0.0",
+        "paths": p,
+        "security": [{"BearerToken": []}],
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_with_siblings_become_all_of() {
+        let v2 = json!({"properties": {
+            "spec": {"$ref": "#/definitions/io.k8s.api.apps.v1.DeploymentSpec", "description": "d"},
+            "items": {"type": "array", "items": {"$ref": "#/definitions/X"}},
+            "required": {"$ref": "#/definitions/Y", "description": "a property named required"},
+        }, "required": ["spec"]});
+        assert_eq!(
+            schema_to_v3(&v2),
+            json!({"properties": {
+                "spec": {"allOf": [{"$ref": "#/components/schemas/io.k8s.api.apps.v1.DeploymentSpec"}], "description": "d"},
+                "items": {"type": "array", "items": {"$ref": "#/components/schemas/X"}},
+                "required": {"allOf": [{"$ref": "#/components/schemas/Y"}], "description": "a property named required"},
+            }, "required": ["spec"]})
+        );
+    }
+}
