@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod handlers;
 pub mod metrics;
 pub mod negotiate;
+pub mod protobuf;
 pub mod openapi;
 pub mod request;
 pub mod table;
