@@ -202,3 +202,5 @@ pub fn encode_watch_event(event_type: &str, object: &Value) -> Result<Vec<u8>, E
     Ok(out)
 }
 
+#[cfg(test)]
+mod tests;
