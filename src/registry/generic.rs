@@ -328,12 +328,9 @@ impl Registry {
                     let last = last_key.unwrap_or_default();
                     let rel = last.strip_prefix(&prefix).unwrap_or(&last).to_string();
                     let rv = pinned_rv.unwrap_or(revision.unwrap_or(0));
-                    let remaining = if filter.is_empty() {
-                        let rest = self.store.list(&prefix, Some(&last), 0).map(|r| r.items.len()).unwrap_or(0);
-                        Some(rest as i64)
-                    } else {
-                        None
-                    };
+                    // Without selectors the chunk ended exactly at the limit, so the store's
+                    // count of what follows it is the remaining item count.
+                    let remaining = if filter.is_empty() { Some(res.remaining as i64) } else { None };
                     if remaining == Some(0) {
                         break;
                     }
