@@ -73,7 +73,7 @@ pub fn accept(header: Option<&str>) -> Result<Accept, StatusError> {
 }
 
 /// Media types the API accepts for request bodies of create and update.
-pub const BODY_TYPES: &[&str] = &["application/json", "application/yaml"];
+pub const BODY_TYPES: &[&str] = &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"];
 
 /// Decodes a create/update body (JSON or YAML) into JSON.
 pub fn decode_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, StatusError> {
@@ -86,6 +86,10 @@ pub fn decode_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, Sta
                 .map_err(|e| StatusError::bad_request(format!("error converting YAML to JSON: yaml: {e}")))?;
             serde_json::to_value(v).map_err(|e| StatusError::bad_request(format!("error converting YAML to JSON: {e}")))
         }
+        "application/vnd.kubernetes.protobuf" => match super::protobuf::decode(body) {
+            Ok((_, _, obj)) => Ok(obj),
+            Err(e) => Err(StatusError::bad_request(e.to_string())),
+        },
         _ => Err(StatusError::unsupported_media_type(&essence, BODY_TYPES)),
     }
 }

@@ -512,8 +512,13 @@ impl Registry {
                 }
                 return Ok(obj);
             }
+            super::hooks::before_create(self, def, &mut obj).await?;
             let bytes = self.encode(def, &obj)?;
-            match self.store.create(&key, bytes).await {
+            let created = self.store.create(&key, bytes).await;
+            if created.is_err() {
+                super::hooks::after_delete(self, def, &obj).await;
+            }
+            match created {
                 Ok(kv) => {
                     meta_mut(&mut obj).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
                     return Ok(obj);
@@ -646,9 +651,11 @@ impl Registry {
             if opts.dry_run {
                 return Ok(new);
             }
+            super::hooks::before_update(self, def, &old, &mut new).await?;
             if deleting && no_finalizers {
                 match self.store.delete(&key, Some(kv.mod_revision)).await {
                     Ok(gone) => {
+                        super::hooks::after_delete(self, def, &old).await;
                         meta_mut(&mut new).insert("resourceVersion".into(), json!(gone.mod_revision.to_string()));
                         return Ok(new);
                     }
@@ -661,9 +668,12 @@ impl Registry {
             let bytes = self.encode(def, &new)?;
             match self.store.update(&key, bytes, Some(kv.mod_revision)).await {
                 Ok(kv) => {
+                    super::hooks::after_update(self, def, &old, &new).await;
                     meta_mut(&mut new).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
                     return Ok(new);
                 }
+                // A failed write gives back what it allocated (the roles of old and new swap).
+                Err(e) if { super::hooks::after_update(self, def, &new, &old).await; false } => return Err(e.into()),
                 Err(store::Error::Conflict { .. }) if wanted_rv.is_none() => continue,
                 Err(store::Error::Conflict { .. }) => return Err(StatusError::conflict(def, name)),
                 Err(store::Error::NotFound(_)) => return Err(StatusError::not_found(def, name)),
@@ -767,6 +777,7 @@ impl Registry {
             }
             match self.store.delete(&key, Some(kv.mod_revision)).await {
                 Ok(gone) => {
+                    super::hooks::after_delete(self, def, &obj).await;
                     let mut obj = obj;
                     meta_mut(&mut obj).insert("resourceVersion".into(), json!(gone.mod_revision.to_string()));
                     return Ok(Deleted::Gone(obj));

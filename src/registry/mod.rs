@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 pub mod generic;
+pub mod hooks;
 pub mod print;
 pub mod status;
 pub mod patch;

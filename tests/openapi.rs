@@ -1,0 +1,146 @@
+//! The OpenAPI documents as kubectl uses them: `apply` validates on the server (no
+//! `--validate=false`), `explain` prints field docs, and the documents kubectl downloads are
+//! valid OpenAPI by a real validator (the PyPI package openapi-spec-validator).
+
+mod common;
+
+use std::process::Command;
+
+use common::Server;
+
+const DEPLOYMENT: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels:
+    app: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: web
+  strategy:
+    type: RollingUpdate
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.27
+        ports:
+        - containerPort: 80
+"#;
+
+#[test]
+fn apply_validates_on_the_server_without_validate_false() {
+    let s = Server::start();
+    let manifest = s.data_dir().join("deployment.yaml");
+    std::fs::write(&manifest, DEPLOYMENT).unwrap();
+    let out = s.kubectl(&["apply", "-f", manifest.to_str().unwrap(), "-v=6"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "kubectl apply failed:\nstdout: {}\nstderr: {stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "deployment.apps/web created"
+    );
+    // kubectl found the PATCH operation with fieldValidation and so asked the server to
+    // validate strictly.
+    assert!(stderr.contains("/openapi/v3/apis/apps/v1?hash="), "{stderr}");
+    assert!(stderr.contains("fieldValidation=Strict"), "{stderr}");
+    assert!(!stderr.contains("failed to download openapi"), "{stderr}");
+    assert_eq!(
+        s.ok(&["get", "deployment", "web", "-o", "jsonpath={.spec.replicas}"]),
+        "2"
+    );
+}
+
+#[test]
+fn explain_prints_field_docs() {
+    let s = Server::start();
+    let out = s.ok(&["explain", "deployment.spec.strategy"]);
+    assert!(out.contains("GROUP:      apps"), "{out}");
+    assert!(out.contains("KIND:       Deployment"), "{out}");
+    assert!(out.contains("VERSION:    v1"), "{out}");
+    assert!(out.contains("FIELD: strategy <DeploymentStrategy>"), "{out}");
+    assert!(out.contains("DESCRIPTION:"), "{out}");
+    assert!(
+        out.contains("The deployment strategy to use to replace existing pods with new ones."),
+        "{out}"
+    );
+    assert!(out.contains("rollingUpdate\t<RollingUpdateDeployment>"), "{out}");
+    assert!(out.contains("type\t<string>"), "{out}");
+
+    let pods = s.ok(&["explain", "pods"]);
+    assert!(pods.contains("KIND:       Pod"), "{pods}");
+    assert!(pods.contains("VERSION:    v1"), "{pods}");
+    assert!(
+        pods.contains("Pod is a collection of containers that can run on a host."),
+        "{pods}"
+    );
+    assert!(pods.contains("spec\t<PodSpec>"), "{pods}");
+
+    let containers = s.ok(&["explain", "pods.spec.containers.ports"]);
+    assert!(containers.contains("FIELD: ports <[]ContainerPort>"), "{containers}");
+    assert!(
+        containers.contains("containerPort\t<integer> -required-"),
+        "{containers}"
+    );
+}
+
+fn validator_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import openapi_spec_validator"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+#[test]
+fn the_documents_are_valid_openapi() {
+    assert!(
+        validator_available(),
+        "python3 -m openapi_spec_validator is missing: install the PyPI package with `pip install openapi-spec-validator`"
+    );
+    let s = Server::start();
+    let root = s.ok(&["get", "--raw", "/openapi/v3"]);
+    let root: serde_json::Value = serde_json::from_str(&root).expect("the v3 index is JSON");
+    let apps = root["paths"]["apis/apps/v1"]["serverRelativeURL"]
+        .as_str()
+        .expect("apps/v1 listed")
+        .to_string();
+    let core = root["paths"]["api/v1"]["serverRelativeURL"]
+        .as_str()
+        .expect("core v1 listed")
+        .to_string();
+    let mut files = Vec::new();
+    for (name, path) in [
+        ("v2.json", "/openapi/v2"),
+        ("apps-v1.json", apps.as_str()),
+        ("core-v1.json", core.as_str()),
+    ] {
+        let body = s.ok(&["get", "--raw", path]);
+        let file = s.data_dir().join(name);
+        std::fs::write(&file, body).unwrap();
+        files.push(file);
+    }
+    let out = Command::new("python3")
+        .args(["-m", "openapi_spec_validator"])
+        .args(&files)
+        .output()
+        .expect("run the validator");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "invalid OpenAPI:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in &files {
+        assert!(stdout.contains(&format!("{}: OK", f.display())), "{stdout}");
+    }
+}
