@@ -666,14 +666,17 @@ impl Registry {
                 }
             }
             let bytes = self.encode(def, &new)?;
-            match self.store.update(&key, bytes, Some(kv.mod_revision)).await {
+            let written = self.store.update(&key, bytes, Some(kv.mod_revision)).await;
+            if written.is_err() {
+                // A failed write gives back what it allocated (the roles of old and new swap).
+                super::hooks::after_update(self, def, &new, &old).await;
+            }
+            match written {
                 Ok(kv) => {
                     super::hooks::after_update(self, def, &old, &new).await;
                     meta_mut(&mut new).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
                     return Ok(new);
                 }
-                // A failed write gives back what it allocated (the roles of old and new swap).
-                Err(e) if { super::hooks::after_update(self, def, &new, &old).await; false } => return Err(e.into()),
                 Err(store::Error::Conflict { .. }) if wanted_rv.is_none() => continue,
                 Err(store::Error::Conflict { .. }) => return Err(StatusError::conflict(def, name)),
                 Err(store::Error::NotFound(_)) => return Err(StatusError::not_found(def, name)),
