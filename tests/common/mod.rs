@@ -22,8 +22,16 @@ pub fn binary() -> &'static str {
 impl Server {
     /// Starts a fresh server and waits until it is ready.
     pub fn start() -> Server {
-        let dir = tempfile::Builder::new().prefix("mkrs-test-").tempdir().expect("temp dir");
-        let mut s = Server { kubeconfig: dir.path().join("kubeconfig.yaml"), dir, child: None, url: String::new() };
+        let dir = tempfile::Builder::new()
+            .prefix("mkrs-test-")
+            .tempdir()
+            .expect("temp dir");
+        let mut s = Server {
+            kubeconfig: dir.path().join("kubeconfig.yaml"),
+            dir,
+            child: None,
+            url: String::new(),
+        };
         s.spawn();
         s
     }
@@ -40,8 +48,11 @@ impl Server {
             .append(true)
             .open(self.dir.path().join("server.log"))
             .expect("log file");
+        // A restart keeps the port, as a real apiserver would, so the `kubernetes` Service and
+        // Endpoints stay as they were.
+        let port = self.url.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0).to_string();
         let child = Command::new(binary())
-            .args(["server", "--api-port", "0", "--data-dir"])
+            .args(["server", "--api-port", port.as_str(), "--data-dir"])
             .arg(self.dir.path())
             .env("MINIKUBE_RS_LOG", "info")
             .stdin(Stdio::null())
@@ -58,7 +69,11 @@ impl Server {
         loop {
             if let Ok(text) = std::fs::read_to_string(&self.kubeconfig) {
                 if let Some(line) = text.lines().find(|l| l.trim_start().starts_with("server:")) {
-                    self.url = line.trim_start().trim_start_matches("server:").trim().to_string();
+                    self.url = line
+                        .trim_start()
+                        .trim_start_matches("server:")
+                        .trim()
+                        .to_string();
                     let out = self.kubectl(&["get", "--raw", "/readyz"]);
                     if out.status.success() {
                         return;
@@ -70,7 +85,11 @@ impl Server {
                     panic!("server exited early with {status}; log:\n{}", self.log());
                 }
             }
-            assert!(Instant::now() < deadline, "server not ready in 30 s; log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "server not ready in 30 s; log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -97,7 +116,12 @@ impl Server {
         let mut child = cmd.spawn().expect("run kubectl");
         if let Some(input) = stdin {
             use std::io::Write;
-            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
         }
         child.wait_with_output().expect("kubectl output")
     }
@@ -132,14 +156,21 @@ impl Server {
     /// kubectl that must fail; returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
-        assert!(!out.status.success(), "kubectl {:?} unexpectedly succeeded: {}", args, String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "kubectl {:?} unexpectedly succeeded: {}",
+            args,
+            String::from_utf8_lossy(&out.stdout)
+        );
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
     /// A kube-rs client using the written kubeconfig.
     pub async fn kube_client(&self) -> kube::Client {
         let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("read kubeconfig");
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.expect("kube config");
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .expect("kube config");
         kube::Client::try_from(cfg).expect("kube client")
     }
 
@@ -178,5 +209,8 @@ impl Drop for Server {
 
 /// Splits `kubectl get` output into rows of whitespace-separated cells.
 pub fn rows(out: &str) -> Vec<Vec<String>> {
-    out.lines().map(|l| l.split_whitespace().map(str::to_string).collect()).filter(|r: &Vec<String>| !r.is_empty()).collect()
+    out.lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .filter(|r: &Vec<String>| !r.is_empty())
+        .collect()
 }

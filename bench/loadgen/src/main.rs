@@ -1,0 +1,749 @@
+//! Load generator behind bench/api.sh: starts minikube-rs servers to time their start, and
+//! drives a running one over HTTPS with the kubeconfig's admin certificate (creates, GETs,
+//! watch delivery, big lists). Prints one figure per line, with the issue's aim beside it.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+type Result<T> = std::result::Result<T, Error>;
+
+const USAGE: &str = "usage:
+  loadgen startup  --bin PATH --dir DIR [--runs 5]
+  loadgen wait     --kubeconfig PATH [--timeout-secs 60]
+  loadgen creates  --kubeconfig PATH [--clients 32] [--seconds 5]
+  loadgen gets     --kubeconfig PATH [--seconds 3]
+  loadgen watch    --kubeconfig PATH [--watchers 100] [--events 200]
+  loadgen list     --kubeconfig PATH [--objects 10000] [--runs 5]";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first().cloned() else {
+        eprintln!("{USAGE}");
+        std::process::exit(2);
+    };
+    let opts = Opts::parse(&args[1..]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let r = rt.block_on(async {
+        match cmd.as_str() {
+            "startup" => startup(&opts).await,
+            "wait" => wait(&opts).await,
+            "creates" => creates(&opts).await,
+            "gets" => gets(&opts).await,
+            "watch" => watch(&opts).await,
+            "list" => list(&opts).await,
+            _ => Err(format!("unknown command {cmd:?}\n{USAGE}").into()),
+        }
+    });
+    if let Err(e) = r {
+        eprintln!("loadgen {cmd}: {e}");
+        std::process::exit(1);
+    }
+}
+
+struct Opts(HashMap<String, String>);
+
+impl Opts {
+    fn parse(args: &[String]) -> Opts {
+        let mut m = HashMap::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let key = a.trim_start_matches("--").to_string();
+            let val = it.next().cloned().unwrap_or_default();
+            m.insert(key, val);
+        }
+        Opts(m)
+    }
+    fn str(&self, k: &str) -> Result<&str> {
+        self.0
+            .get(k)
+            .map(String::as_str)
+            .ok_or_else(|| format!("missing --{k}\n{USAGE}").into())
+    }
+    fn num(&self, k: &str, default: u64) -> Result<u64> {
+        match self.0.get(k) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("--{k} {v:?} is not a number").into()),
+        }
+    }
+}
+
+/// One printed figure: label, value with its unit, and the aim.
+fn figure(label: &str, value: String, aim: &str) {
+    if aim.is_empty() {
+        println!("{label:<52} {value:>14}");
+    } else {
+        println!("{label:<52} {value:>14}   (aim {aim})");
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// The p-th percentile (0..=1) of sorted samples, nearest rank.
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTPS connections
+
+/// Where and how to reach a server.
+#[derive(Clone)]
+struct Target {
+    addr: SocketAddr,
+    host: String,
+    server_name: ServerName<'static>,
+    tls: TlsConnector,
+}
+
+type Conn = SendRequest<Full<Bytes>>;
+
+impl Target {
+    /// From a kubeconfig written by minikube-rs: server URL, CA and admin client certificate.
+    fn from_kubeconfig(path: &Path) -> Result<Target> {
+        use base64::Engine;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let field = |name: &str| -> Result<String> {
+            text.lines()
+                .find_map(|l| {
+                    l.trim()
+                        .strip_prefix(&format!("{name}:"))
+                        .map(|v| v.trim().to_string())
+                })
+                .ok_or_else(|| format!("{} has no {name}", path.display()).into())
+        };
+        let b64 = |name: &str| -> Result<Vec<u8>> {
+            Ok(base64::engine::general_purpose::STANDARD.decode(field(name)?)?)
+        };
+        let server = field("server")?;
+        let host = server
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_string();
+        let addr: SocketAddr = host.parse().map_err(|e| format!("server {server}: {e}"))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(&b64("certificate-authority-data")?) {
+            roots.add(c?)?;
+        }
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(&b64("client-certificate-data")?)
+                .collect::<std::result::Result<_, _>>()?;
+        let key = PrivateKeyDer::from_pem_slice(&b64("client-key-data")?)?;
+        let cfg =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(roots)
+                .with_client_auth_cert(certs, key)?;
+        Ok(Target {
+            addr,
+            host,
+            server_name: ServerName::IpAddress(addr.ip().into()),
+            tls: TlsConnector::from(Arc::new(cfg)),
+        })
+    }
+
+    /// Anonymous and unverified: only for polling /readyz while a server starts.
+    fn anonymous(addr: SocketAddr) -> Target {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+            .with_no_client_auth();
+        Target {
+            addr,
+            host: addr.to_string(),
+            server_name: ServerName::IpAddress(addr.ip().into()),
+            tls: TlsConnector::from(Arc::new(cfg)),
+        }
+    }
+
+    /// A new HTTP/1.1 connection (one per simulated client, as each kubectl has its own).
+    async fn connect(&self) -> Result<Conn> {
+        let tcp = TcpStream::connect(self.addr).await?;
+        tcp.set_nodelay(true)?;
+        let tls = self.tls.connect(self.server_name.clone(), tcp).await?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+
+    fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Request<Full<Bytes>> {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &self.host)
+            .header("accept", "application/json")
+            .header("user-agent", "minikube-rs-loadgen");
+        let body = match body {
+            Some(v) => {
+                b = b.header("content-type", "application/json");
+                Bytes::from(serde_json::to_vec(v).expect("json"))
+            }
+            None => Bytes::new(),
+        };
+        b.body(Full::new(body)).expect("request")
+    }
+}
+
+/// Sends one request and reads the whole answer.
+async fn call(
+    t: &Target,
+    conn: &mut Conn,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Bytes)> {
+    conn.ready().await?;
+    let resp = conn.send_request(t.request(method, path, body)).await?;
+    let code = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    Ok((code, bytes))
+}
+
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn configmap(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"key": "value", "name": name}})
+}
+
+/// Creates a namespace (an existing one is fine).
+async fn namespace(t: &Target, name: &str) -> Result<()> {
+    let mut c = t.connect().await?;
+    let (code, body) = call(
+        t,
+        &mut c,
+        "POST",
+        "/api/v1/namespaces",
+        Some(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})),
+    )
+    .await?;
+    if code != 201 && code != 409 {
+        return Err(format!(
+            "creating namespace {name}: {code} {}",
+            String::from_utf8_lossy(&body)
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// `clients` connections creating ConfigMaps named `<prefix>-<client>-<i>` in `ns` until
+/// `count` are created in all or `until` passes. Returns each 201's latency and the errors.
+async fn create_load(
+    t: &Target,
+    ns: &str,
+    prefix: &str,
+    clients: usize,
+    count: Option<usize>,
+    until: Option<Instant>,
+) -> Result<(Vec<Duration>, usize)> {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let t = t.clone();
+        let ns = ns.to_string();
+        let prefix = prefix.to_string();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = t.connect().await?;
+            let path = format!("/api/v1/namespaces/{ns}/configmaps");
+            let (mut lat, mut errors) = (Vec::new(), 0usize);
+            loop {
+                if until.is_some_and(|u| Instant::now() >= u) {
+                    break;
+                }
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if count.is_some_and(|c| i >= c) {
+                    break;
+                }
+                let body = configmap(&format!("{prefix}-{client}-{i}"));
+                let start = Instant::now();
+                match call(&t, &mut conn, "POST", &path, Some(&body)).await {
+                    Ok((201, _)) => lat.push(start.elapsed()),
+                    Ok(_) => errors += 1,
+                    Err(_) => {
+                        errors += 1;
+                        conn = t.connect().await?;
+                    }
+                }
+            }
+            Ok::<_, Error>((lat, errors))
+        }));
+    }
+    let (mut all, mut errors) = (Vec::new(), 0);
+    for task in tasks {
+        let (lat, e) = task.await??;
+        all.extend(lat);
+        errors += e;
+    }
+    all.sort();
+    Ok((all, errors))
+}
+
+// ---------------------------------------------------------------------------------------
+// Commands
+
+/// Process start to the first `/readyz` 200, on a fresh and on an existing data dir, and the
+/// idle RSS after start.
+async fn startup(o: &Opts) -> Result<()> {
+    let bin = PathBuf::from(o.str("bin")?);
+    let dir = PathBuf::from(o.str("dir")?);
+    let runs = o.num("runs", 5)? as usize;
+    let (mut fresh, mut existing, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..runs {
+        let data = dir.join(format!("start-{run}"));
+        let (took, mut child) = start_server(&bin, &data).await?;
+        fresh.push(took);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        rss.push(vm_rss_kib(child.id().unwrap_or(0))?);
+        stop_server(&mut child).await;
+        let (took, mut child) = start_server(&bin, &data).await?;
+        existing.push(took);
+        stop_server(&mut child).await;
+    }
+    rss.sort();
+    figure(
+        &format!("start to /readyz ok, fresh data dir (median of {runs})"),
+        ms(median(fresh)),
+        "< 300 ms",
+    );
+    figure(
+        &format!("start to /readyz ok, existing data dir (median of {runs})"),
+        ms(median(existing)),
+        "< 300 ms",
+    );
+    figure(
+        &format!("idle RSS 2 s after start (median of {runs})"),
+        format!("{:.1} MiB", rss[rss.len() / 2] as f64 / 1024.0),
+        "< 40 MiB",
+    );
+    Ok(())
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn start_server(bin: &Path, data: &Path) -> Result<(Duration, tokio::process::Child)> {
+    std::fs::create_dir_all(data)?;
+    let port = free_port()?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.with_extension("log"))?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let target = Target::anonymous(addr);
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(bin)
+        .args(["server", "--api-port", &port.to_string(), "--data-dir"])
+        .arg(data)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()?;
+    let deadline = started + Duration::from_secs(30);
+    loop {
+        if let Ok(mut c) = target.connect().await {
+            if let Ok((200, _)) = call(&target, &mut c, "GET", "/readyz", None).await {
+                return Ok((started.elapsed(), child));
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            return Err(format!(
+                "server exited with {status} before ready; see {}",
+                data.with_extension("log").display()
+            )
+            .into());
+        }
+        if Instant::now() > deadline {
+            return Err("server not ready in 30 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+async fn stop_server(child: &mut tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        unsafe {
+            libc::kill(pid as i32, libc::SIGTERM);
+        }
+    }
+    if tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.kill().await;
+    }
+}
+
+fn vm_rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .ok_or("no VmRSS")?;
+    Ok(line.split_whitespace().nth(1).ok_or("bad VmRSS")?.parse()?)
+}
+
+/// Waits until the kubeconfig exists and `/readyz` answers 200 with it.
+async fn wait(o: &Opts) -> Result<()> {
+    let path = PathBuf::from(o.str("kubeconfig")?);
+    let deadline = Instant::now() + Duration::from_secs(o.num("timeout-secs", 60)?);
+    loop {
+        if let Ok(t) = Target::from_kubeconfig(&path) {
+            if let Ok(mut c) = t.connect().await {
+                if let Ok((200, _)) = call(&t, &mut c, "GET", "/readyz", None).await {
+                    return Ok(());
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no ready server behind {} in time", path.display()).into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn creates(o: &Opts) -> Result<()> {
+    let t = Target::from_kubeconfig(Path::new(o.str("kubeconfig")?))?;
+    let clients = o.num("clients", 32)? as usize;
+    let secs = o.num("seconds", 5)?;
+    namespace(&t, "bench-create").await?;
+    // Warm up: connections, allocator, store.
+    create_load(
+        &t,
+        "bench-create",
+        "warm",
+        clients,
+        Some(clients * 10),
+        None,
+    )
+    .await?;
+    let started = Instant::now();
+    let (lat, errors) = create_load(
+        &t,
+        "bench-create",
+        "cm",
+        clients,
+        None,
+        Some(started + Duration::from_secs(secs)),
+    )
+    .await?;
+    let elapsed = started.elapsed();
+    figure(
+        &format!(
+            "ConfigMap creates, {clients} clients, {:.1} s",
+            elapsed.as_secs_f64()
+        ),
+        format!("{:.0} /s", lat.len() as f64 / elapsed.as_secs_f64()),
+        "> 3,000/s",
+    );
+    figure("  create latency p50", ms(pct(&lat, 0.50)), "");
+    figure("  create latency p99", ms(pct(&lat, 0.99)), "");
+    if errors > 0 {
+        figure("  create errors (not 201)", errors.to_string(), "0");
+    }
+    Ok(())
+}
+
+async fn gets(o: &Opts) -> Result<()> {
+    let t = Target::from_kubeconfig(Path::new(o.str("kubeconfig")?))?;
+    let secs = o.num("seconds", 3)?;
+    namespace(&t, "bench-get").await?;
+    let mut c = t.connect().await?;
+    let (code, _) = call(
+        &t,
+        &mut c,
+        "POST",
+        "/api/v1/namespaces/bench-get/configmaps",
+        Some(&configmap("target")),
+    )
+    .await?;
+    if code != 201 && code != 409 {
+        return Err(format!("creating the GET target: {code}").into());
+    }
+    let path = "/api/v1/namespaces/bench-get/configmaps/target";
+    for _ in 0..200 {
+        call(&t, &mut c, "GET", path, None).await?;
+    }
+    let mut lat = Vec::new();
+    let until = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < until {
+        let start = Instant::now();
+        let (code, _) = call(&t, &mut c, "GET", path, None).await?;
+        if code != 200 {
+            return Err(format!("GET {path}: {code}").into());
+        }
+        lat.push(start.elapsed());
+    }
+    lat.sort();
+    figure(
+        &format!("GET one ConfigMap, 1 client, {} requests", lat.len()),
+        format!("p50 {}", ms(pct(&lat, 0.5))),
+        "",
+    );
+    figure("  GET latency p99", ms(pct(&lat, 0.99)), "< 2 ms");
+    Ok(())
+}
+
+/// Opens `watchers` watches, then creates `events` ConfigMaps one by one; each delivery's
+/// latency is the time from the create's 201 to the watcher reading its ADDED event.
+async fn watch(o: &Opts) -> Result<()> {
+    let t = Target::from_kubeconfig(Path::new(o.str("kubeconfig")?))?;
+    let watchers = o.num("watchers", 100)? as usize;
+    let events = o.num("events", 200)? as usize;
+    let ns = "bench-watch";
+    namespace(&t, ns).await?;
+    let mut c = t.connect().await?;
+    let (_, body) = call(
+        &t,
+        &mut c,
+        "GET",
+        &format!("/api/v1/namespaces/{ns}/configmaps"),
+        None,
+    )
+    .await?;
+    let list: Value = serde_json::from_slice(&body)?;
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("0")
+        .to_string();
+
+    let mut tasks = Vec::new();
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(watchers);
+    for _ in 0..watchers {
+        let t = t.clone();
+        let path = format!(
+            "/api/v1/namespaces/{ns}/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds=120"
+        );
+        let ready_tx = ready_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = t.connect().await?;
+            conn.ready().await?;
+            let resp = conn.send_request(t.request("GET", &path, None)).await?;
+            if resp.status() != 200 {
+                return Err::<Vec<(String, Instant)>, Error>(
+                    format!("watch answered {}", resp.status()).into(),
+                );
+            }
+            let _ = ready_tx.send(()).await;
+            let mut body = resp.into_body();
+            let mut buf: Vec<u8> = Vec::new();
+            let mut seen = Vec::with_capacity(events);
+            while seen.len() < events {
+                let Some(frame) = body.frame().await else {
+                    break;
+                };
+                let Ok(data) = frame?.into_data() else {
+                    continue;
+                };
+                let now = Instant::now();
+                buf.extend_from_slice(&data);
+                while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=nl).collect();
+                    let ev: Value = serde_json::from_slice(&line)?;
+                    if ev["type"] == "ADDED" {
+                        if let Some(name) = ev["object"]["metadata"]["name"].as_str() {
+                            seen.push((name.to_string(), now));
+                        }
+                    }
+                }
+            }
+            Ok(seen)
+        }));
+    }
+    drop(ready_tx);
+    for _ in 0..watchers {
+        ready_rx.recv().await.ok_or("a watcher failed to start")?;
+    }
+
+    let path = format!("/api/v1/namespaces/{ns}/configmaps");
+    // name -> (request sent, 201 read)
+    let mut acked: HashMap<String, (Instant, Instant)> = HashMap::new();
+    for i in 0..events {
+        let name = format!("w-{i}");
+        let sent = Instant::now();
+        let (code, body) = call(&t, &mut c, "POST", &path, Some(&configmap(&name))).await?;
+        let at = Instant::now();
+        if code != 201 {
+            return Err(format!("create {name}: {code} {}", String::from_utf8_lossy(&body)).into());
+        }
+        acked.insert(name, (sent, at));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let (mut lat, mut from_sent, mut early, mut missing) = (Vec::new(), Vec::new(), 0usize, 0usize);
+    for task in tasks {
+        let seen = tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .map_err(|_| "a watcher never saw all events")???;
+        missing += events - seen.len();
+        for (name, at) in seen {
+            let Some((sent, ack)) = acked.get(&name) else {
+                continue;
+            };
+            if at < *ack {
+                early += 1;
+            }
+            lat.push(at.saturating_duration_since(*ack));
+            from_sent.push(at.saturating_duration_since(*sent));
+        }
+    }
+    lat.sort();
+    from_sent.sort();
+    let total = lat.len().max(1);
+    figure(
+        &format!("watch delivery, {watchers} watchers x {events} creates"),
+        format!("p50 {}", ms(pct(&lat, 0.5))),
+        "",
+    );
+    figure(
+        "  watch delivery p99 (201 read to event read)",
+        ms(pct(&lat, 0.99)),
+        "< 5 ms",
+    );
+    figure(
+        "  events read before the 201 (counted as 0 above)",
+        format!("{:.0} %", 100.0 * early as f64 / total as f64),
+        "",
+    );
+    figure(
+        "  create sent to event read, p50",
+        ms(pct(&from_sent, 0.5)),
+        "",
+    );
+    figure(
+        "  create sent to event read, p99",
+        ms(pct(&from_sent, 0.99)),
+        "",
+    );
+    if missing > 0 {
+        figure("  events never delivered", missing.to_string(), "0");
+    }
+    Ok(())
+}
+
+async fn list(o: &Opts) -> Result<()> {
+    let t = Target::from_kubeconfig(Path::new(o.str("kubeconfig")?))?;
+    let objects = o.num("objects", 10_000)? as usize;
+    let runs = o.num("runs", 5)? as usize;
+    let ns = "bench-list";
+    namespace(&t, ns).await?;
+    let (made, errors) = create_load(&t, ns, "item", 32, Some(objects), None).await?;
+    if made.len() != objects {
+        return Err(format!(
+            "created {} of {objects} objects ({errors} errors)",
+            made.len()
+        )
+        .into());
+    }
+    let mut c = t.connect().await?;
+    let path = format!("/api/v1/namespaces/{ns}/configmaps?limit=0");
+    let mut times = Vec::new();
+    let mut size = 0;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let (code, body) = call(&t, &mut c, "GET", &path, None).await?;
+        times.push(start.elapsed());
+        if code != 200 {
+            return Err(format!("list: {code}").into());
+        }
+        let v: Value = serde_json::from_slice(&body)?;
+        let n = v["items"].as_array().map(Vec::len).unwrap_or(0);
+        if n != objects {
+            return Err(format!("list returned {n} items, expected {objects}").into());
+        }
+        size = body.len();
+    }
+    figure(
+        &format!(
+            "list {objects} ConfigMaps, limit=0, {:.1} MiB (p50 of {runs})",
+            size as f64 / (1024.0 * 1024.0)
+        ),
+        ms(median(times)),
+        "< 300 ms",
+    );
+    Ok(())
+}
