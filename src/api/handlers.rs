@@ -65,6 +65,9 @@ async fn dispatch(state: &ApiState, req: Request<Incoming>, r: &ResourceRequest,
     if def.namespaced && ns.is_none() && (named || r.verb == "create" || r.verb == "deletecollection") {
         return Err(StatusError::not_found_path());
     }
+    if r.subresource.is_none() && named && r.verb == "create" {
+        return Err(StatusError::method_not_allowed());
+    }
     let accept = negotiate::accept(header(&req, "accept"))?;
     if let Some(sub) = r.subresource.as_deref() {
         if def.subresource(sub).is_none() {

@@ -181,6 +181,24 @@ fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     meta.as_object_mut().expect("just made an object")
 }
 
+/// Sets kind and apiVersion, first in the object as Kubernetes writes them.
+fn set_type_meta(def: &ResourceDef, obj: &mut Value) {
+    let Some(map) = obj.as_object_mut() else { return };
+    let kind_first = map.keys().next().map(String::as_str) == Some("kind");
+    if kind_first && map.get("kind").and_then(Value::as_str) == Some(def.kind) && map.get("apiVersion").and_then(Value::as_str) == Some(def.api_version().as_str()) {
+        return;
+    }
+    let mut out = Map::with_capacity(map.len() + 2);
+    out.insert("kind".into(), json!(def.kind));
+    out.insert("apiVersion".into(), json!(def.api_version()));
+    for (k, v) in std::mem::take(map) {
+        if k != "kind" && k != "apiVersion" {
+            out.insert(k, v);
+        }
+    }
+    *map = out;
+}
+
 /// The current time as Kubernetes writes timestamps (RFC 3339, whole seconds, UTC).
 pub fn now_rfc3339() -> String {
     jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -453,11 +471,7 @@ impl Registry {
             return Err(StatusError::bad_request("the request body must be a JSON object"));
         }
         let ns = self.ns_for(def, ns);
-        {
-            let m = obj.as_object_mut().expect("checked above");
-            m.insert("apiVersion".into(), json!(def.api_version()));
-            m.insert("kind".into(), json!(def.kind));
-        }
+        set_type_meta(def, &mut obj);
         let body_ns = meta_str(&obj, "namespace").to_string();
         {
             let meta = meta_mut(&mut obj);
@@ -626,10 +640,7 @@ impl Registry {
                 }
                 m.remove("selfLink");
                 m.insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
-                if let Some(map) = new.as_object_mut() {
-                    map.insert("apiVersion".into(), json!(def.api_version()));
-                    map.insert("kind".into(), json!(def.kind));
-                }
+                set_type_meta(def, &mut new);
             }
             (def.default)(&mut new);
             if def.tracks_generation && spec_part(&new) != spec_part(&old) {

@@ -32,7 +32,7 @@ pub static NAMESPACES: ResourceDef = ResourceDef {
     row,
     field_labels: &["status.phase"],
     field_value,
-    default: no_defaults,
+    default,
     validate: no_validation,
 };
 
@@ -82,5 +82,41 @@ mod tests {
         assert_eq!(row(&ns, now), vec![json!("default"), json!("Active"), json!("60m")]);
         assert_eq!(field_value(&ns, "status.phase").as_deref(), Some("Active"));
         assert_eq!(field_value(&ns, "metadata.name").as_deref(), Some("default"));
+    }
+}
+
+/// Defaults as the namespace strategy and SetDefaults_Namespace apply them: phase Active, the
+/// `kubernetes` finalizer, and the `kubernetes.io/metadata.name` label.
+fn default(obj: &mut Value) {
+    let Some(map) = obj.as_object_mut() else { return };
+    let name = map.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("").to_string();
+    if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
+        if !name.is_empty() {
+            let labels = meta.entry("labels").or_insert_with(|| json!({}));
+            if !labels.is_object() {
+                *labels = json!({});
+            }
+            if let Some(l) = labels.as_object_mut() {
+                l.insert("kubernetes.io/metadata.name".into(), json!(name));
+            }
+        }
+    }
+    let spec = map.entry("spec").or_insert_with(|| json!({}));
+    if !spec.is_object() {
+        *spec = json!({});
+    }
+    if let Some(spec) = spec.as_object_mut() {
+        if spec.get("finalizers").is_none_or(Value::is_null) {
+            spec.insert("finalizers".into(), json!(["kubernetes"]));
+        }
+    }
+    let status = map.entry("status").or_insert_with(|| json!({}));
+    if !status.is_object() {
+        *status = json!({});
+    }
+    if let Some(st) = status.as_object_mut() {
+        if st.get("phase").and_then(Value::as_str).is_none_or(str::is_empty) {
+            st.insert("phase".into(), json!("Active"));
+        }
     }
 }

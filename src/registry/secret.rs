@@ -28,7 +28,7 @@ pub static SECRETS: ResourceDef = ResourceDef {
     row,
     field_labels: &["type"],
     field_value,
-    default: no_defaults,
+    default,
     validate: no_validation,
 };
 
@@ -61,5 +61,28 @@ mod tests {
         let cells = row(&secret, Timestamp::UNIX_EPOCH);
         assert_eq!(cells[..3], [json!("s"), json!("Opaque"), json!(2)]);
         assert_eq!(field_value(&secret, "type").as_deref(), Some("Opaque"));
+    }
+}
+
+/// `stringData` is write-only: its entries are merged into `data` (base64), overriding keys
+/// there, and it is never stored (as the v1 conversion does); `type` defaults to Opaque.
+fn default(obj: &mut Value) {
+    use base64::Engine as _;
+    let Some(map) = obj.as_object_mut() else { return };
+    if let Some(Value::Object(sd)) = map.remove("stringData") {
+        let data = map.entry("data").or_insert_with(|| Value::Object(Default::default()));
+        if !data.is_object() {
+            *data = Value::Object(Default::default());
+        }
+        if let Some(d) = data.as_object_mut() {
+            for (k, v) in sd {
+                if let Some(text) = v.as_str() {
+                    d.insert(k, Value::String(base64::engine::general_purpose::STANDARD.encode(text)));
+                }
+            }
+        }
+    }
+    if map.get("type").and_then(Value::as_str).is_none_or(str::is_empty) {
+        map.insert("type".into(), Value::String("Opaque".into()));
     }
 }
