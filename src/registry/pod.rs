@@ -67,7 +67,7 @@ pub static PODS: ResourceDef = ResourceDef {
         "status.nominatedNodeName",
     ],
     field_value,
-    default: no_defaults,
+    default,
     validate: no_validation,
 };
 
@@ -440,5 +440,105 @@ mod tests {
         assert_eq!(field_value(&pod, "metadata.namespace").as_deref(), Some("ns"));
         assert_eq!(field_value(&pod, "spec.bogus"), None);
         assert_eq!(field_value(&json!({}), "spec.hostNetwork").as_deref(), Some("false"));
+    }
+}
+
+/// What the pod strategy sets on a new pod: phase Pending and the QoS class.
+fn default(obj: &mut Value) {
+    let qos = qos_class(obj);
+    let Some(map) = obj.as_object_mut() else { return };
+    let status = map.entry("status").or_insert_with(|| Value::Object(Default::default()));
+    if !status.is_object() {
+        *status = Value::Object(Default::default());
+    }
+    if let Some(st) = status.as_object_mut() {
+        if st.get("phase").and_then(Value::as_str).is_none_or(str::is_empty) {
+            st.insert("phase".into(), Value::String("Pending".into()));
+        }
+        if st.get("qosClass").and_then(Value::as_str).is_none_or(str::is_empty) {
+            st.insert("qosClass".into(), Value::String(qos.into()));
+        }
+    }
+}
+
+/// A quantity in base units ("200m" → 0.2, "128Mi" → 134217728), for comparisons.
+pub fn parse_quantity(q: &str) -> Option<f64> {
+    let q = q.trim();
+    let split = q.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(q.len());
+    let (num, suffix) = q.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let mult = match suffix {
+        "" => 1.0,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        s if s.starts_with('e') || s.starts_with('E') => 10f64.powi(s[1..].parse().ok()?),
+        _ => return None,
+    };
+    Some(n * mult)
+}
+
+/// Kubernetes' QoS class: Guaranteed when every container limits cpu and memory with requests
+/// equal to limits, BestEffort when nothing requests or limits them, else Burstable.
+pub fn qos_class(pod: &Value) -> &'static str {
+    let mut any = false;
+    let mut guaranteed = true;
+    let lists = ["/spec/containers", "/spec/initContainers"];
+    let mut seen_container = false;
+    for l in lists {
+        for c in pod.pointer(l).and_then(Value::as_array).into_iter().flatten() {
+            seen_container = true;
+            for res in ["cpu", "memory"] {
+                let limit = c.pointer(&format!("/resources/limits/{res}")).and_then(Value::as_str).and_then(parse_quantity);
+                let request = c
+                    .pointer(&format!("/resources/requests/{res}"))
+                    .and_then(Value::as_str)
+                    .and_then(parse_quantity)
+                    .or(limit);
+                if limit.is_some_and(|v| v != 0.0) || request.is_some_and(|v| v != 0.0) {
+                    any = true;
+                }
+                match (request, limit) {
+                    (Some(r), Some(l)) if r == l && l != 0.0 => {}
+                    _ => guaranteed = false,
+                }
+            }
+        }
+    }
+    if !any || !seen_container {
+        "BestEffort"
+    } else if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+#[cfg(test)]
+mod qos_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn qos_classes_follow_kubernetes() {
+        let g = json!({"spec": {"containers": [{"name": "n", "resources": {"limits": {"cpu": "200m", "memory": "128Mi"}}}]}});
+        assert_eq!(qos_class(&g), "Guaranteed");
+        let b = json!({"spec": {"containers": [{"name": "n", "resources": {"requests": {"cpu": "100m"}}}]}});
+        assert_eq!(qos_class(&b), "Burstable");
+        let e = json!({"spec": {"containers": [{"name": "n"}]}});
+        assert_eq!(qos_class(&e), "BestEffort");
+        let mixed = json!({"spec": {"containers": [{"name": "n", "resources": {"requests": {"cpu": "0.2", "memory": "128Mi"}, "limits": {"cpu": "200m", "memory": "134217728"}}}]}});
+        assert_eq!(qos_class(&mixed), "Guaranteed");
+        assert_eq!(parse_quantity("1Gi"), Some(1073741824.0));
     }
 }
