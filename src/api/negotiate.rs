@@ -8,6 +8,8 @@ use serde_json::Value;
 pub enum Format {
     Json,
     Yaml,
+    /// Only for clients that accept nothing else.
+    Protobuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,11 +54,16 @@ pub fn accept(header: Option<&str>) -> Result<Accept, StatusError> {
     if header.is_empty() {
         return Ok(Accept { format: Format::Json, as_: As::Object });
     }
+    let mut protobuf_only = false;
     for item in header.split(',') {
         let m = parse_media(item);
         let format = match m.essence.as_str() {
             "application/json" | "application/*" | "*/*" | "application/json-seq" => Format::Json,
             "application/yaml" => Format::Yaml,
+            "application/vnd.kubernetes.protobuf" if m.param("as").is_none() => {
+                protobuf_only = true;
+                continue;
+            }
             _ => continue,
         };
         let as_ = match (m.param("as"), m.param("g"), m.param("v")) {
@@ -69,7 +76,10 @@ pub fn accept(header: Option<&str>) -> Result<Accept, StatusError> {
         };
         return Ok(Accept { format, as_ });
     }
-    Err(StatusError::not_acceptable("application/json, application/yaml"))
+    if protobuf_only {
+        return Ok(Accept { format: Format::Protobuf, as_: As::Object });
+    }
+    Err(StatusError::not_acceptable("application/json, application/yaml, application/vnd.kubernetes.protobuf"))
 }
 
 /// Media types the API accepts for request bodies of create and update.
@@ -101,6 +111,13 @@ pub fn essence(content_type: Option<&str>) -> String {
 /// Serialises a response body; pretty JSON for curl and wget, as the apiserver does.
 pub fn encode(v: &Value, format: Format, pretty: bool) -> (Vec<u8>, &'static str) {
     match format {
+        Format::Protobuf => match super::protobuf::encode(v) {
+            Ok(bytes) => (bytes, super::protobuf::CONTENT_TYPE),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not encode a response as protobuf; answering JSON");
+                (serde_json::to_vec(v).unwrap_or_default(), "application/json")
+            }
+        },
         Format::Yaml => (serde_yaml::to_string(v).unwrap_or_default().into_bytes(), "application/yaml"),
         Format::Json if pretty => {
             let mut out = serde_json::to_vec_pretty(v).unwrap_or_default();
@@ -120,8 +137,9 @@ mod tests {
         let a = accept(Some("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json")).unwrap();
         assert_eq!(a, Accept { format: Format::Json, as_: As::Table });
         let a = accept(Some("application/vnd.kubernetes.protobuf,application/json")).unwrap();
-        assert_eq!(a.as_, As::Object);
-        assert!(accept(Some("application/vnd.kubernetes.protobuf")).is_err());
+        assert_eq!(a, Accept { format: Format::Json, as_: As::Object });
+        assert_eq!(accept(Some("application/vnd.kubernetes.protobuf")).unwrap().format, Format::Protobuf);
+        assert!(accept(Some("application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io")).is_err());
         assert_eq!(accept(Some("application/yaml")).unwrap().format, Format::Yaml);
     }
 

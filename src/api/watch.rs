@@ -1,7 +1,7 @@
 //! Watch over HTTP: a chunked stream of `{"type":…,"object":…}` lines, with Tables when asked,
 //! bookmarks only when allowed, and the stream closed at `timeoutSeconds`.
 
-use super::negotiate::{Accept, As};
+use super::negotiate::{Accept, As, Format};
 use super::request::Query;
 use super::table::{self, IncludeObject};
 use super::{ApiState, Body};
@@ -92,7 +92,7 @@ pub async fn serve(
     let body = StreamBody::new(stream).boxed();
     Ok(Response::builder()
         .status(200)
-        .header("content-type", "application/json")
+        .header("content-type", if accept.format == Format::Protobuf { super::protobuf::WATCH_CONTENT_TYPE } else { "application/json" })
         .header("cache-control", "no-cache, private")
         .body(body)
         .map_err(StatusError::internal)?)
@@ -119,6 +119,12 @@ fn encode_event(def: &ResourceDef, ev: &WatchEvent, accept: Accept, include: Inc
         }
         WatchEvent::Error(e) => e.to_status(),
     };
+    if accept.format == Format::Protobuf {
+        match super::protobuf::encode_watch_event(ev.type_name(), &object) {
+            Ok(frame) => return Bytes::from(frame),
+            Err(e) => tracing::warn!(error = %e, "could not encode a watch event as protobuf"),
+        }
+    }
     let line = json!({"type": ev.type_name(), "object": object});
     let mut out = if pretty { serde_json::to_vec_pretty(&line) } else { serde_json::to_vec(&line) }.unwrap_or_default();
     out.push(b'\n');
