@@ -487,7 +487,7 @@ impl Registry {
                 meta.remove("namespace");
             }
             if meta.get("resourceVersion").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
-                return Err(StatusError::internal("resourceVersion should not be set on objects to be created"));
+                return Err(StatusError::bad_request("resourceVersion should not be set on objects to be created"));
             }
             meta.remove("resourceVersion");
             meta.remove("deletionTimestamp");
