@@ -7,6 +7,7 @@
 
 pub mod facts;
 pub mod operations;
+pub mod proto;
 pub mod render;
 pub mod schemas;
 
@@ -33,18 +34,19 @@ pub struct Doc {
 
 impl Doc {
     fn new(v: &Value) -> Doc {
-        let bytes = serde_json::to_vec(v).unwrap_or_default();
+        Doc::from_bytes(serde_json::to_vec(v).unwrap_or_default())
+    }
+    fn from_bytes(bytes: Vec<u8>) -> Doc {
         let hash = hash_hex(&bytes);
-        Doc {
-            bytes: Bytes::from(bytes),
-            hash,
-        }
+        Doc { bytes: Bytes::from(bytes), hash }
     }
 }
 
 /// Every document, serialized.
 pub struct Documents {
     pub v2: Doc,
+    /// The same document as gnostic's `openapi.v2.Document` protobuf.
+    pub v2_protobuf: Doc,
     /// `/openapi/v3`: `{"paths": {"api/v1": {"serverRelativeURL": …}, …}}`.
     pub v3_root: Doc,
     /// "api", "api/v1", "apis", "apis/apps", "apis/apps/v1", …, "version".
@@ -120,9 +122,7 @@ fn document_paths(defs: &schemas::Definitions) -> (BTreeMap<String, Vec<PathItem
             let camel = operations::group_camel(&g);
             let tag = {
                 let mut c = camel.chars();
-                c.next()
-                    .map(|f| f.to_lowercase().chain(c).collect::<String>())
-                    .unwrap_or_default()
+                c.next().map(|f| f.to_lowercase().chain(c).collect::<String>()).unwrap_or_default()
             };
             docs.insert(
                 format!("apis/{g}"),
@@ -146,30 +146,21 @@ fn build() -> Documents {
     let started = Instant::now();
     let defs = schemas::build();
     let (docs, all) = document_paths(&defs);
-    let v2 = Doc::new(&render::v2_document(&defs, &all));
+    let v2_json = render::v2_document(&defs, &all);
+    let v2 = Doc::new(&v2_json);
+    let v2_protobuf = Doc::from_bytes(proto::encode_v2(&v2_json));
+    drop(v2_json);
     let mut v3 = BTreeMap::new();
     let mut root = Map::new();
     for (key, paths) in docs {
         let doc = Doc::new(&render::v3_document(&defs, &paths));
-        root.insert(
-            key.clone(),
-            json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={}", doc.hash)}),
-        );
+        root.insert(key.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={}", doc.hash)}));
         v3.insert(key, doc);
     }
     let v3_root = Doc::new(&json!({"paths": root}));
     let build_time = started.elapsed();
-    tracing::debug!(
-        ms = build_time.as_millis() as u64,
-        v2_bytes = v2.bytes.len(),
-        "built the OpenAPI documents"
-    );
-    Documents {
-        v2,
-        v3_root,
-        v3,
-        build_time,
-    }
+    tracing::debug!(ms = build_time.as_millis() as u64, v2_bytes = v2.bytes.len(), "built the OpenAPI documents");
+    Documents { v2, v2_protobuf, v3_root, v3, build_time }
 }
 
 /// A stable 128-bit hash of a document, as 32 upper-case hex digits: two FNV-1a lanes with
@@ -187,24 +178,36 @@ pub fn hash_hex(bytes: &[u8]) -> String {
         h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         h ^ (h >> 31)
     }
-    format!(
-        "{:016X}{:016X}",
-        lane(bytes, 0xcbf2_9ce4_8422_2325),
-        lane(bytes, 0x6c62_272e_07bb_0142)
-    )
+    format!("{:016X}{:016X}", lane(bytes, 0xcbf2_9ce4_8422_2325), lane(bytes, 0x6c62_272e_07bb_0142))
 }
 
-/// Whether the Accept header allows JSON (absent means anything).
-fn accepts_json(headers: &HeaderMap) -> bool {
+/// Media type of the v2 document in protobuf; clients ask for it under the older name too.
+pub const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+const V2_PROTOBUF_DEPRECATED: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Json,
+    Protobuf,
+}
+
+/// The first media range of the Accept header this document can be served as (JSON for
+/// `*/*` and for no Accept at all), as kube-openapi negotiates; `protobuf` says whether the
+/// document has a protobuf form.
+fn negotiate(headers: &HeaderMap, protobuf: bool) -> Option<Encoding> {
     let Some(accept) = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-        return true;
+        return Some(Encoding::Json);
     };
     if accept.trim().is_empty() {
-        return true;
+        return Some(Encoding::Json);
     }
-    accept.split(',').any(|range| {
+    accept.split(',').find_map(|range| {
         let media = range.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        matches!(media.as_str(), "application/json" | "application/*" | "*/*")
+        match media.as_str() {
+            "application/json" | "application/*" | "*/*" => Some(Encoding::Json),
+            V2_PROTOBUF | V2_PROTOBUF_DEPRECATED if protobuf => Some(Encoding::Protobuf),
+            _ => None,
+        }
     })
 }
 
@@ -212,34 +215,25 @@ fn etag_matches(headers: &HeaderMap, hash: &str) -> bool {
     headers
         .get(http::header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(',')
-                .any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/").trim_matches('"') == hash)
-        })
+        .map(|v| v.split(',').any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/").trim_matches('"') == hash))
         .unwrap_or(false)
 }
 
-fn respond(doc: &Doc, headers: &HeaderMap, immutable: bool) -> Response<Body> {
-    let mut b = Response::builder()
-        .header("etag", format!("\"{}\"", doc.hash))
-        .header("vary", "Accept");
+fn respond(doc: &Doc, content_type: &str, headers: &HeaderMap, immutable: bool) -> Response<Body> {
+    let mut b = Response::builder().header("etag", format!("\"{}\"", doc.hash)).header("vary", "Accept");
     if immutable {
         let expires = jiff::Timestamp::now()
             .checked_add(jiff::SignedDuration::from_hours(24 * 365))
             .map(|t| t.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string())
             .unwrap_or_default();
-        b = b
-            .header("cache-control", "public, immutable")
-            .header("expires", expires);
+        b = b.header("cache-control", "public, immutable").header("expires", expires);
     } else {
         b = b.header("cache-control", "no-cache, private");
     }
     let resp = if etag_matches(headers, &doc.hash) {
         b.status(StatusCode::NOT_MODIFIED).body(full(Bytes::new()))
     } else {
-        b.status(StatusCode::OK)
-            .header("content-type", "application/json")
-            .body(full(doc.bytes.clone()))
+        b.status(StatusCode::OK).header("content-type", content_type).body(full(doc.bytes.clone()))
     };
     resp.unwrap_or_else(|_| Response::new(full(Bytes::new())))
 }
@@ -248,28 +242,33 @@ fn respond(doc: &Doc, headers: &HeaderMap, immutable: bool) -> Response<Body> {
 /// trailing slash). A `hash` that is not the document's current one is redirected to the
 /// current URL, as kube-openapi does.
 pub fn serve(path: &str, query: &Query, headers: &HeaderMap) -> Response<Body> {
-    if !accepts_json(headers) {
-        return error_response(&StatusError::not_acceptable("application/json"), false);
-    }
+    let not_acceptable = |accepted: &str| error_response(&StatusError::not_acceptable(accepted), false);
     let docs = documents();
-    match path {
-        "/openapi/v2" => respond(&docs.v2, headers, false),
-        "/openapi/v3" => respond(&docs.v3_root, headers, false),
-        _ => {
-            let key = path.strip_prefix("/openapi/v3/").unwrap_or("");
-            let Some(doc) = docs.v3.get(key) else {
-                return error_response(&StatusError::not_found_path(), false);
-            };
-            match query.get("hash") {
-                Some(h) if h == doc.hash => respond(doc, headers, true),
-                Some(_) => Response::builder()
-                    .status(StatusCode::MOVED_PERMANENTLY)
-                    .header("location", format!("/openapi/v3/{key}?hash={}", doc.hash))
-                    .body(full(Bytes::new()))
-                    .unwrap_or_else(|_| Response::new(full(Bytes::new()))),
-                None => respond(doc, headers, false),
-            }
-        }
+    if path == "/openapi/v2" {
+        return match negotiate(headers, true) {
+            Some(Encoding::Json) => respond(&docs.v2, "application/json", headers, false),
+            Some(Encoding::Protobuf) => respond(&docs.v2_protobuf, V2_PROTOBUF, headers, false),
+            None => not_acceptable(&format!("application/json, {V2_PROTOBUF}")),
+        };
+    }
+    if negotiate(headers, false).is_none() {
+        return not_acceptable("application/json");
+    }
+    if path == "/openapi/v3" {
+        return respond(&docs.v3_root, "application/json", headers, false);
+    }
+    let key = path.strip_prefix("/openapi/v3/").unwrap_or("");
+    let Some(doc) = docs.v3.get(key) else {
+        return error_response(&StatusError::not_found_path(), false);
+    };
+    match query.get("hash") {
+        Some(h) if h == doc.hash => respond(doc, "application/json", headers, true),
+        Some(_) => Response::builder()
+            .status(StatusCode::MOVED_PERMANENTLY)
+            .header("location", format!("/openapi/v3/{key}?hash={}", doc.hash))
+            .body(full(Bytes::new()))
+            .unwrap_or_else(|_| Response::new(full(Bytes::new()))),
+        None => respond(doc, "application/json", headers, false),
     }
 }
 
