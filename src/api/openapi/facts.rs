@@ -25,11 +25,7 @@ pub struct F {
     pub map_type: &'static str,
 }
 
-const N: F = F {
-    list_type: "",
-    map_keys: &[],
-    map_type: "",
-};
+const N: F = F { list_type: "", map_keys: &[], map_type: "" };
 
 type PatchIndex = HashMap<(&'static str, &'static str), (&'static str, Option<&'static str>)>;
 
@@ -363,9 +359,7 @@ mod tests {
     fn every_fact_names_an_existing_definition_and_property() {
         let d = super::super::schemas::build();
         let exists = |definition: &str, prop: &str| {
-            d.defs
-                .get(definition)
-                .is_some_and(|s| prop.is_empty() || s["properties"].get(prop).is_some())
+            d.defs.get(definition).is_some_and(|s| prop.is_empty() || s["properties"].get(prop).is_some())
         };
         for (definition, prop, _) in FACTS {
             assert!(exists(definition, prop), "{definition}.{prop}");
@@ -378,10 +372,7 @@ mod tests {
         // Every field the strategic merge patch merges specially is advertised.
         assert!(patch_index().len() >= 40, "{}", patch_index().len());
         for (definition, prop) in patch_index().keys() {
-            assert!(
-                exists(definition, prop),
-                "patch metadata of {definition}.{prop} has no home"
-            );
+            assert!(exists(definition, prop), "patch metadata of {definition}.{prop} has no home");
         }
     }
 
@@ -394,26 +385,11 @@ mod tests {
         assert_eq!(containers["x-kubernetes-patch-strategy"], "merge");
         assert_eq!(containers["x-kubernetes-list-type"], "map");
         assert_eq!(containers["x-kubernetes-list-map-keys"], json!(["name"]));
-        assert_eq!(
-            prop("io.k8s.api.core.v1.Container", "ports")["x-kubernetes-patch-merge-key"],
-            "containerPort"
-        );
-        assert_eq!(
-            prop("io.k8s.api.core.v1.Container", "env")["x-kubernetes-patch-merge-key"],
-            "name"
-        );
-        assert_eq!(
-            prop("io.k8s.api.core.v1.Container", "volumeMounts")["x-kubernetes-patch-merge-key"],
-            "mountPath"
-        );
-        assert_eq!(
-            prop("io.k8s.api.core.v1.PodSpec", "volumes")["x-kubernetes-patch-strategy"],
-            "merge,retainKeys"
-        );
-        assert_eq!(
-            prop("io.k8s.api.apps.v1.DeploymentSpec", "strategy")["x-kubernetes-patch-strategy"],
-            "retainKeys"
-        );
+        assert_eq!(prop("io.k8s.api.core.v1.Container", "ports")["x-kubernetes-patch-merge-key"], "containerPort");
+        assert_eq!(prop("io.k8s.api.core.v1.Container", "env")["x-kubernetes-patch-merge-key"], "name");
+        assert_eq!(prop("io.k8s.api.core.v1.Container", "volumeMounts")["x-kubernetes-patch-merge-key"], "mountPath");
+        assert_eq!(prop("io.k8s.api.core.v1.PodSpec", "volumes")["x-kubernetes-patch-strategy"], "merge,retainKeys");
+        assert_eq!(prop("io.k8s.api.apps.v1.DeploymentSpec", "strategy")["x-kubernetes-patch-strategy"], "retainKeys");
         assert_eq!(
             prop("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "finalizers")["x-kubernetes-patch-strategy"],
             "merge"
@@ -421,18 +397,9 @@ mod tests {
         assert!(prop("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "finalizers")
             .get("x-kubernetes-patch-merge-key")
             .is_none());
-        assert_eq!(
-            prop("io.k8s.api.core.v1.PodSpec", "tolerations")["x-kubernetes-list-type"],
-            "atomic"
-        );
-        assert_eq!(
-            d.defs["io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"]["x-kubernetes-map-type"],
-            "atomic"
-        );
+        assert_eq!(prop("io.k8s.api.core.v1.PodSpec", "tolerations")["x-kubernetes-list-type"], "atomic");
+        assert_eq!(d.defs["io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"]["x-kubernetes-map-type"], "atomic");
         assert_eq!(d.defs["io.k8s.api.core.v1.LocalObjectReference"].get("required"), None);
-        assert_eq!(
-            d.defs["io.k8s.api.core.v1.Event"]["required"],
-            json!(["metadata", "involvedObject"])
-        );
+        assert_eq!(d.defs["io.k8s.api.core.v1.Event"]["required"], json!(["metadata", "involvedObject"]));
     }
 }

@@ -26,13 +26,7 @@ pub struct Param {
 }
 
 const fn query(name: &'static str, ty: Type, description: &'static str) -> Param {
-    Param {
-        name,
-        location: "query",
-        description: Cow::Borrowed(description),
-        ty,
-        required: false,
-    }
+    Param { name, location: "query", description: Cow::Borrowed(description), ty, required: false }
 }
 
 /// What a body or a response carries.
@@ -72,11 +66,7 @@ pub struct PathItem {
     pub ops: Vec<Op>,
 }
 
-pub const PRODUCES: &[&str] = &[
-    "application/json",
-    "application/yaml",
-    "application/vnd.kubernetes.protobuf",
-];
+pub const PRODUCES: &[&str] = &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"];
 pub const PRODUCES_STREAM: &[&str] = &[
     "application/json",
     "application/yaml",
@@ -84,12 +74,8 @@ pub const PRODUCES_STREAM: &[&str] = &[
     "application/json;stream=watch",
     "application/vnd.kubernetes.protobuf;stream=watch",
 ];
-const PRODUCES_LOG: &[&str] = &[
-    "text/plain",
-    "application/json",
-    "application/yaml",
-    "application/vnd.kubernetes.protobuf",
-];
+const PRODUCES_LOG: &[&str] =
+    &["text/plain", "application/json", "application/yaml", "application/vnd.kubernetes.protobuf"];
 pub const ANY: &[&str] = &["*/*"];
 pub const PATCH_TYPES: &[&str] = &[
     "application/json-patch+json",
@@ -108,13 +94,7 @@ const NAMESPACE: Param = Param {
 };
 
 fn path_name(description: String) -> Param {
-    Param {
-        name: "name",
-        location: "path",
-        description: Cow::Owned(description),
-        ty: Type::String,
-        required: true,
-    }
+    Param { name: "name", location: "path", description: Cow::Owned(description), ty: Type::String, required: true }
 }
 
 const ALLOW_WATCH_BOOKMARKS: Param = query(
@@ -201,13 +181,7 @@ fn patch_params() -> Vec<Param> {
 }
 
 fn delete_params() -> Vec<Param> {
-    vec![
-        DRY_RUN,
-        GRACE_PERIOD,
-        IGNORE_STORE_READ_ERROR,
-        ORPHAN_DEPENDENTS,
-        PROPAGATION_POLICY,
-    ]
+    vec![DRY_RUN, GRACE_PERIOD, IGNORE_STORE_READ_ERROR, ORPHAN_DEPENDENTS, PROPAGATION_POLICY]
 }
 
 fn delete_collection_params() -> Vec<Param> {
@@ -283,11 +257,7 @@ pub fn resources_path(group: &str, version: &str) -> PathItem {
             action: None,
             gvk: None,
             params: vec![],
-            consumes: &[
-                "application/json",
-                "application/yaml",
-                "application/vnd.kubernetes.protobuf",
-            ],
+            consumes: &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"],
             produces: PRODUCES,
             body: None,
             responses: vec![(200, "OK")],
@@ -313,11 +283,7 @@ pub fn discovery_path(path: &str, id: &str, description: &str, tag: &str, payloa
             consumes: if tag == "version" {
                 json_only
             } else {
-                &[
-                    "application/json",
-                    "application/yaml",
-                    "application/vnd.kubernetes.protobuf",
-                ]
+                &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"]
             },
             produces: if tag == "version" { json_only } else { PRODUCES },
             body: None,
@@ -342,11 +308,7 @@ impl Ctx<'_> {
             id,
             description,
             action: Some(action),
-            gvk: Some(Gvk {
-                group: self.def.group,
-                version: self.def.version,
-                kind: self.def.kind,
-            }),
+            gvk: Some(Gvk { group: self.def.group, version: self.def.version, kind: self.def.kind }),
             params: vec![],
             consumes: ANY,
             produces: PRODUCES,
@@ -372,11 +334,7 @@ fn has(def: &ResourceDef, verb: &str) -> bool {
 
 /// Every path of one served resource, with its subresources.
 pub fn resource_paths(defs: &Definitions, def: &ResourceDef) -> Vec<PathItem> {
-    let gvk = Gvk {
-        group: def.group,
-        version: def.version,
-        kind: def.kind,
-    };
+    let gvk = Gvk { group: def.group, version: def.version, kind: def.kind };
     let (Some(kind_ref), Some(list_ref)) = (defs.name_of(gvk), defs.list_of(gvk)) else {
         return vec![];
     };
@@ -390,11 +348,7 @@ pub fn resource_paths(defs: &Definitions, def: &ResourceDef) -> Vec<PathItem> {
     let gv = &c.gv;
     let scope = c.scope();
     let prefix = gv_prefix(def.group, def.version);
-    let ns_prefix = if def.namespaced {
-        format!("{prefix}/namespaces/{{namespace}}")
-    } else {
-        prefix.clone()
-    };
+    let ns_prefix = if def.namespaced { format!("{prefix}/namespaces/{{namespace}}") } else { prefix.clone() };
     let scope_params = |extra: Vec<Param>| -> Vec<Param> {
         let mut v = extra;
         if def.namespaced {
@@ -406,30 +360,18 @@ pub fn resource_paths(defs: &Definitions, def: &ResourceDef) -> Vec<PathItem> {
     let mut out = Vec::new();
 
     // Collection: list, create, deletecollection.
-    let mut collection = PathItem {
-        path: format!("{ns_prefix}/{}", def.plural),
-        params: scope_params(vec![]),
-        ops: vec![],
-    };
+    let mut collection =
+        PathItem { path: format!("{ns_prefix}/{}", def.plural), params: scope_params(vec![]), ops: vec![] };
     if has(def, "list") {
-        let mut op = c.op(
-            "get",
-            format!("list{gv}{scope}{kind}"),
-            format!("list or watch objects of kind {kind}"),
-            "list",
-        );
+        let mut op =
+            c.op("get", format!("list{gv}{scope}{kind}"), format!("list or watch objects of kind {kind}"), "list");
         op.params = list_params();
         op.produces = PRODUCES_STREAM;
         op.payload = Payload::Ref(list_ref.to_string());
         collection.ops.push(op);
     }
     if has(def, "create") {
-        let mut op = c.op(
-            "post",
-            format!("create{gv}{scope}{kind}"),
-            format!("create a {kind}"),
-            "post",
-        );
+        let mut op = c.op("post", format!("create{gv}{scope}{kind}"), format!("create a {kind}"), "post");
         op.params = write_params();
         op.body = Some((Payload::Ref(kind_ref.to_string()), true));
         op.responses = vec![(200, "OK"), (201, "Created"), (202, "Accepted")];
@@ -458,32 +400,18 @@ pub fn resource_paths(defs: &Definitions, def: &ResourceDef) -> Vec<PathItem> {
         ops: vec![],
     };
     if has(def, "get") {
-        item.ops.push(c.op(
-            "get",
-            format!("read{gv}{scope}{kind}"),
-            format!("read the specified {kind}"),
-            "get",
-        ));
+        item.ops.push(c.op("get", format!("read{gv}{scope}{kind}"), format!("read the specified {kind}"), "get"));
     }
     if has(def, "update") {
-        let mut op = c.op(
-            "put",
-            format!("replace{gv}{scope}{kind}"),
-            format!("replace the specified {kind}"),
-            "put",
-        );
+        let mut op = c.op("put", format!("replace{gv}{scope}{kind}"), format!("replace the specified {kind}"), "put");
         op.params = write_params();
         op.body = Some((Payload::Ref(kind_ref.to_string()), true));
         op.responses = vec![(200, "OK"), (201, "Created")];
         item.ops.push(op);
     }
     if has(def, "patch") {
-        let mut op = c.op(
-            "patch",
-            format!("patch{gv}{scope}{kind}"),
-            format!("partially update the specified {kind}"),
-            "patch",
-        );
+        let mut op =
+            c.op("patch", format!("patch{gv}{scope}{kind}"), format!("partially update the specified {kind}"), "patch");
         op.params = patch_params();
         op.consumes = PATCH_TYPES;
         op.body = Some((Payload::Ref(schemas::PATCH.into()), true));
@@ -491,12 +419,7 @@ pub fn resource_paths(defs: &Definitions, def: &ResourceDef) -> Vec<PathItem> {
         item.ops.push(op);
     }
     if has(def, "delete") {
-        let mut op = c.op(
-            "delete",
-            format!("delete{gv}{scope}{kind}"),
-            format!("delete a {kind}"),
-            "delete",
-        );
+        let mut op = c.op("delete", format!("delete{gv}{scope}{kind}"), format!("delete a {kind}"), "delete");
         op.params = delete_params();
         op.body = Some((Payload::Ref(schemas::DELETE_OPTIONS.into()), false));
         op.payload = Payload::Ref(schemas::STATUS.into());
@@ -547,11 +470,8 @@ pub fn resource_paths(defs: &Definitions, def: &ResourceDef) -> Vec<PathItem> {
                 )],
             });
         }
-        let watch_prefix = if def.namespaced {
-            format!("{prefix}/watch/namespaces/{{namespace}}")
-        } else {
-            format!("{prefix}/watch")
-        };
+        let watch_prefix =
+            if def.namespaced { format!("{prefix}/watch/namespaces/{{namespace}}") } else { format!("{prefix}/watch") };
         out.push(PathItem {
             path: format!("{watch_prefix}/{}", def.plural),
             params: scope_params(list_params()),
@@ -592,26 +512,14 @@ fn is_connect(name: &str) -> bool {
 
 fn connect_params(sub: &str) -> Vec<Param> {
     let container = query("container", Type::String, "The container in which to execute the command. Defaults to only container if there is only one container in the pod.");
-    let stderr = query(
-        "stderr",
-        Type::Boolean,
-        "Redirect the standard error stream of the pod for this call.",
-    );
+    let stderr = query("stderr", Type::Boolean, "Redirect the standard error stream of the pod for this call.");
     let stdin = query(
         "stdin",
         Type::Boolean,
         "Redirect the standard input stream of the pod for this call. Defaults to false.",
     );
-    let stdout = query(
-        "stdout",
-        Type::Boolean,
-        "Redirect the standard output stream of the pod for this call.",
-    );
-    let tty = query(
-        "tty",
-        Type::Boolean,
-        "TTY if true indicates that a tty will be allocated for the attach call.",
-    );
+    let stdout = query("stdout", Type::Boolean, "Redirect the standard output stream of the pod for this call.");
+    let tty = query("tty", Type::Boolean, "TTY if true indicates that a tty will be allocated for the attach call.");
     match sub {
         "exec" => vec![
             query(
@@ -626,11 +534,9 @@ fn connect_params(sub: &str) -> Vec<Param> {
             tty,
         ],
         "attach" => vec![container, stderr, stdin, stdout, tty],
-        "portforward" => vec![query(
-            "ports",
-            Type::Integer,
-            "List of ports to forward. Required when using WebSockets",
-        )],
+        "portforward" => {
+            vec![query("ports", Type::Integer, "List of ports to forward. Required when using WebSockets")]
+        }
         _ => vec![],
     }
 }
@@ -642,11 +548,7 @@ fn log_params() -> Vec<Param> {
             Type::String,
             "The container for which to stream logs. Defaults to only container if there is one container in the pod.",
         ),
-        query(
-            "follow",
-            Type::Boolean,
-            "Follow the log stream of the pod. Defaults to false.",
-        ),
+        query("follow", Type::Boolean, "Follow the log stream of the pod. Defaults to false."),
         query(
             "insecureSkipTLSVerifyBackend",
             Type::Boolean,
@@ -657,26 +559,14 @@ fn log_params() -> Vec<Param> {
             Type::Integer,
             "The number of bytes to read from the server before terminating the log output.",
         ),
-        query(
-            "previous",
-            Type::Boolean,
-            "Return previous terminated container logs. Defaults to false.",
-        ),
+        query("previous", Type::Boolean, "Return previous terminated container logs. Defaults to false."),
         query(
             "sinceSeconds",
             Type::Integer,
             "A relative time in seconds before the current time from which to show logs.",
         ),
-        query(
-            "stream",
-            Type::String,
-            "Which container log stream to return: All, Stdout or Stderr. Defaults to All.",
-        ),
-        query(
-            "tailLines",
-            Type::Integer,
-            "The number of lines from the end of the logs to show.",
-        ),
+        query("stream", Type::String, "Which container log stream to return: All, Stdout or Stderr. Defaults to All."),
+        query("tailLines", Type::Integer, "The number of lines from the end of the logs to show."),
         query(
             "timestamps",
             Type::Boolean,
@@ -689,11 +579,7 @@ fn subresource_paths(defs: &Definitions, c: &Ctx, item: &PathItem, sub: &Subreso
     let def = c.def;
     let (gv, scope, kind) = (&c.gv, c.scope(), def.kind);
     let sub_camel = upper_first(sub.name);
-    let sub_gvk = Gvk {
-        group: sub.group,
-        version: sub.version,
-        kind: sub.kind,
-    };
+    let sub_gvk = Gvk { group: sub.group, version: sub.version, kind: sub.kind };
     let base = format!("{}/{}", item.path, sub.name);
     let mut params = item.params.clone();
     if is_connect(sub.name) {
@@ -706,11 +592,7 @@ fn subresource_paths(defs: &Definitions, c: &Ctx, item: &PathItem, sub: &Subreso
         }
         let mut extra = connect_params(sub.name);
         if sub.name == "proxy" {
-            extra.push(query(
-                "path",
-                Type::String,
-                "Path is the URL path to use for the current proxy request.",
-            ));
+            extra.push(query("path", Type::String, "Path is the URL path to use for the current proxy request."));
         }
         let methods: Vec<&'static str> = sub
             .verbs
@@ -752,18 +634,12 @@ fn subresource_paths(defs: &Definitions, c: &Ctx, item: &PathItem, sub: &Subreso
                 ty: Type::String,
                 required: true,
             });
-            let extra: Vec<Param> = vec![query(
-                "path",
-                Type::String,
-                "Path is the URL path to use for the current proxy request.",
-            )];
+            let extra: Vec<Param> =
+                vec![query("path", Type::String, "Path is the URL path to use for the current proxy request.")];
             out.push(PathItem {
                 path: format!("{base}/{{path}}"),
                 params: with_path,
-                ops: methods
-                    .iter()
-                    .map(|m| connect_op(m, "WithPath", extra.clone()))
-                    .collect(),
+                ops: methods.iter().map(|m| connect_op(m, "WithPath", extra.clone())).collect(),
             });
         }
         return out;
@@ -786,11 +662,7 @@ fn subresource_paths(defs: &Definitions, c: &Ctx, item: &PathItem, sub: &Subreso
         },
         tag: c.tag.clone(),
     };
-    let mut path = PathItem {
-        path: base,
-        params,
-        ops: vec![],
-    };
+    let mut path = PathItem { path: base, params, ops: vec![] };
     if sub.name == "log" {
         let mut op = mk("get", "read", format!("read log of the specified {kind}"), "get");
         op.params = log_params();
@@ -804,31 +676,17 @@ fn subresource_paths(defs: &Definitions, c: &Ctx, item: &PathItem, sub: &Subreso
     };
     for verb in sub.verbs {
         match *verb {
-            "get" => path.ops.push(mk(
-                "get",
-                "read",
-                format!("read {} of the specified {kind}", sub.name),
-                "get",
-            )),
+            "get" => path.ops.push(mk("get", "read", format!("read {} of the specified {kind}", sub.name), "get")),
             "update" => {
-                let mut op = mk(
-                    "put",
-                    "replace",
-                    format!("replace {} of the specified {kind}", sub.name),
-                    "put",
-                );
+                let mut op = mk("put", "replace", format!("replace {} of the specified {kind}", sub.name), "put");
                 op.params = write_params();
                 op.body = Some((Payload::Ref(sub_ref.clone()), true));
                 op.responses = vec![(200, "OK"), (201, "Created")];
                 path.ops.push(op);
             }
             "patch" => {
-                let mut op = mk(
-                    "patch",
-                    "patch",
-                    format!("partially update {} of the specified {kind}", sub.name),
-                    "patch",
-                );
+                let mut op =
+                    mk("patch", "patch", format!("partially update {} of the specified {kind}", sub.name), "patch");
                 op.params = patch_params();
                 op.consumes = PATCH_TYPES;
                 op.body = Some((Payload::Ref(schemas::PATCH.into()), true));
@@ -855,10 +713,7 @@ fn subresource_paths(defs: &Definitions, c: &Ctx, item: &PathItem, sub: &Subreso
 /// registry order.
 pub fn group_version_paths(defs: &Definitions, group: &str, version: &str) -> Vec<PathItem> {
     let mut out = vec![resources_path(group, version)];
-    for def in registry::all()
-        .iter()
-        .filter(|d| d.group == group && d.version == version)
-    {
+    for def in registry::all().iter().filter(|d| d.group == group && d.version == version) {
         out.extend(resource_paths(defs, def));
     }
     out
@@ -876,10 +731,7 @@ mod tests {
         assert_eq!(tag("", "v1"), "core_v1");
         let defs = schemas::build();
         let ids = |g: &str, v: &str| -> Vec<String> {
-            group_version_paths(&defs, g, v)
-                .into_iter()
-                .flat_map(|p| p.ops.into_iter().map(|o| o.id))
-                .collect()
+            group_version_paths(&defs, g, v).into_iter().flat_map(|p| p.ops.into_iter().map(|o| o.id)).collect()
         };
         let core = ids("", "v1");
         for id in [
@@ -913,9 +765,8 @@ mod tests {
         let apps = ids("apps", "v1");
         assert!(apps.contains(&"patchAppsV1NamespacedDeploymentScale".to_string()));
         let mut unique = std::collections::HashSet::new();
-        for (g, versions) in crate::api::discovery::group_versions()
-            .into_iter()
-            .chain([(String::new(), vec!["v1".into()])])
+        for (g, versions) in
+            crate::api::discovery::group_versions().into_iter().chain([(String::new(), vec!["v1".into()])])
         {
             for v in versions {
                 for id in ids(&g, &v) {

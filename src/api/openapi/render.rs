@@ -81,10 +81,7 @@ fn v2_op(op: &Op) -> Value {
     params.extend(op.params.iter().map(v2_param));
     let mut responses = Map::new();
     for (code, description) in &op.responses {
-        responses.insert(
-            code.to_string(),
-            json!({"description": description, "schema": v2_payload(&op.payload)}),
-        );
+        responses.insert(code.to_string(), json!({"description": description, "schema": v2_payload(&op.payload)}));
     }
     responses.insert("401".into(), json!({"description": "Unauthorized"}));
     let mut m = Map::new();
@@ -110,10 +107,7 @@ fn v2_paths(paths: &[PathItem]) -> Map<String, Value> {
             m.insert(op.method.into(), v2_op(op));
         }
         if !item.params.is_empty() {
-            m.insert(
-                "parameters".into(),
-                Value::Array(item.params.iter().map(v2_param).collect()),
-            );
+            m.insert("parameters".into(), Value::Array(item.params.iter().map(v2_param).collect()));
         }
         out.insert(item.path.clone(), Value::Object(m));
     }
@@ -123,10 +117,8 @@ fn v2_paths(paths: &[PathItem]) -> Map<String, Value> {
 /// The Swagger 2.0 document: every path and every definition.
 pub fn v2_document(defs: &Definitions, paths: &[PathItem]) -> Value {
     let names = schemas::closure(&defs.defs, paths_refs(paths));
-    let definitions: Map<String, Value> = names
-        .into_iter()
-        .filter_map(|n| defs.defs.get(&n).map(|s| (n.clone(), s.clone())))
-        .collect();
+    let definitions: Map<String, Value> =
+        names.into_iter().filter_map(|n| defs.defs.get(&n).map(|s| (n.clone(), s.clone()))).collect();
     schemas::sort_keys(json!({
         "definitions": definitions,
         "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
@@ -149,11 +141,8 @@ pub fn schema_to_v3(v: &Value) -> Value {
         let converted = match (k.as_str(), x) {
             ("$ref", _) => {
                 let r = x.as_str().unwrap_or_default();
-                reference = Some(
-                    r.strip_prefix(V2_PREFIX)
-                        .map(|n| format!("{V3_PREFIX}{n}"))
-                        .unwrap_or_else(|| r.to_string()),
-                );
+                reference =
+                    Some(r.strip_prefix(V2_PREFIX).map(|n| format!("{V3_PREFIX}{n}")).unwrap_or_else(|| r.to_string()));
                 continue;
             }
             ("properties" | "patternProperties" | "definitions", Value::Object(props)) => {
@@ -209,10 +198,7 @@ fn v3_op(op: &Op) -> Value {
     m.insert("description".into(), json!(op.description));
     m.insert("operationId".into(), json!(op.id));
     if !op.params.is_empty() {
-        m.insert(
-            "parameters".into(),
-            Value::Array(op.params.iter().map(v3_param).collect()),
-        );
+        m.insert("parameters".into(), Value::Array(op.params.iter().map(v3_param).collect()));
     }
     if let Some((payload, required)) = &op.body {
         let mut b = json!({"content": v3_content(op.consumes, payload)});
@@ -244,18 +230,13 @@ pub fn v3_document(defs: &Definitions, paths: &[PathItem]) -> Value {
             m.insert(op.method.into(), v3_op(op));
         }
         if !item.params.is_empty() {
-            m.insert(
-                "parameters".into(),
-                Value::Array(item.params.iter().map(v3_param).collect()),
-            );
+            m.insert("parameters".into(), Value::Array(item.params.iter().map(v3_param).collect()));
         }
         p.insert(item.path.clone(), Value::Object(m));
     }
     let names = schemas::closure(&defs.defs, paths_refs(paths));
-    let components: Map<String, Value> = names
-        .into_iter()
-        .filter_map(|n| defs.defs.get(&n).map(|s| (n.clone(), schema_to_v3(s))))
-        .collect();
+    let components: Map<String, Value> =
+        names.into_iter().filter_map(|n| defs.defs.get(&n).map(|s| (n.clone(), schema_to_v3(s)))).collect();
     schemas::sort_keys(json!({
         "components": {"schemas": components, "securitySchemes": bearer()},
         "info": {"title": "Kubernetes", "version": "unversioned"},

@@ -115,25 +115,15 @@ pub struct Definitions {
 
 impl Definitions {
     pub fn name_of(&self, gvk: Gvk) -> Option<&str> {
-        self.kinds
-            .iter()
-            .find(|(g, _, _)| *g == gvk)
-            .map(|(_, n, _)| n.as_str())
+        self.kinds.iter().find(|(g, _, _)| *g == gvk).map(|(_, n, _)| n.as_str())
     }
     pub fn list_of(&self, gvk: Gvk) -> Option<&str> {
-        self.kinds
-            .iter()
-            .find(|(g, _, _)| *g == gvk)
-            .and_then(|(_, _, l)| l.as_deref())
+        self.kinds.iter().find(|(g, _, _)| *g == gvk).and_then(|(_, _, l)| l.as_deref())
     }
 }
 
 fn def_gvk(d: &ResourceDef) -> Gvk {
-    Gvk {
-        group: d.group,
-        version: d.version,
-        kind: d.kind,
-    }
+    Gvk { group: d.group, version: d.version, kind: d.kind }
 }
 
 /// The group-versions served, core first, in registry order.
@@ -163,14 +153,7 @@ pub fn build() -> Definitions {
     for d in registry::all() {
         wanted.push((def_gvk(d), true));
         for s in d.subresources {
-            wanted.push((
-                Gvk {
-                    group: s.group,
-                    version: s.version,
-                    kind: s.kind,
-                },
-                false,
-            ));
+            wanted.push((Gvk { group: s.group, version: s.version, kind: s.kind }, false));
         }
     }
     for (gvk, listed) in wanted {
@@ -226,9 +209,7 @@ pub fn build() -> Definitions {
     facts::apply(&mut defs);
 
     let defs = sort_keys(Value::Object(defs));
-    let Value::Object(defs) = defs else {
-        unreachable!("sorting keeps an object an object")
-    };
+    let Value::Object(defs) = defs else { unreachable!("sorting keeps an object an object") };
     Definitions { defs, kinds }
 }
 
@@ -275,14 +256,8 @@ fn drop_required_metadata(s: &mut Map<String, Value>) {
 /// int-or-string); k8s-openapi describes them with `x-kubernetes-int-or-string` alone.
 fn fix_scalars(defs: &mut Map<String, Value>) {
     let fixes: [(&str, Value); 2] = [
-        (
-            "io.k8s.apimachinery.pkg.util.intstr.IntOrString",
-            json!({"type": "string", "format": "int-or-string"}),
-        ),
-        (
-            "io.k8s.apimachinery.pkg.api.resource.Quantity",
-            json!({"type": "string"}),
-        ),
+        ("io.k8s.apimachinery.pkg.util.intstr.IntOrString", json!({"type": "string", "format": "int-or-string"})),
+        ("io.k8s.apimachinery.pkg.api.resource.Quantity", json!({"type": "string"})),
     ];
     for (name, fix) in fixes {
         if let Some(Value::Object(s)) = defs.get_mut(name) {
@@ -393,12 +368,7 @@ mod tests {
             for s in def.subresources {
                 if matches!(s.name, "status" | "scale" | "binding" | "eviction" | "token") {
                     assert!(
-                        d.name_of(Gvk {
-                            group: s.group,
-                            version: s.version,
-                            kind: s.kind
-                        })
-                        .is_some(),
+                        d.name_of(Gvk { group: s.group, version: s.version, kind: s.kind }).is_some(),
                         "{}",
                         s.kind
                     );
@@ -406,18 +376,11 @@ mod tests {
             }
         }
         assert_eq!(
-            d.name_of(Gvk {
-                group: "apps",
-                version: "v1",
-                kind: "Deployment"
-            }),
+            d.name_of(Gvk { group: "apps", version: "v1", kind: "Deployment" }),
             Some("io.k8s.api.apps.v1.Deployment")
         );
         assert!(d.defs["io.k8s.api.apps.v1.Deployment"].get("required").is_none());
-        assert_eq!(
-            d.defs["io.k8s.apimachinery.pkg.util.intstr.IntOrString"]["format"],
-            "int-or-string"
-        );
+        assert_eq!(d.defs["io.k8s.apimachinery.pkg.util.intstr.IntOrString"]["format"], "int-or-string");
     }
 
     #[test]
