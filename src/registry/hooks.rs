@@ -3,22 +3,41 @@
 //! dispatches by kind.
 
 use super::generic::Registry;
+use super::service;
 use super::status::Result;
 use super::ResourceDef;
 use serde_json::Value;
 
+fn is_service(def: &ResourceDef) -> bool {
+    std::ptr::eq(def, &service::SERVICES)
+}
+
 /// Runs after defaulting and validation, just before a new object is stored.
-pub async fn before_create(_registry: &Registry, _def: &'static ResourceDef, _obj: &mut Value) -> Result<()> {
+pub async fn before_create(registry: &Registry, def: &'static ResourceDef, obj: &mut Value) -> Result<()> {
+    if is_service(def) {
+        return service::before_create(registry.store(), obj).await;
+    }
     Ok(())
 }
 
 /// Runs just before an update is stored.
-pub async fn before_update(_registry: &Registry, _def: &'static ResourceDef, _old: &Value, _new: &mut Value) -> Result<()> {
+pub async fn before_update(registry: &Registry, def: &'static ResourceDef, old: &Value, new: &mut Value) -> Result<()> {
+    if is_service(def) {
+        return service::before_update(registry.store(), old, new).await;
+    }
     Ok(())
 }
 
 /// Runs after an update was stored: releases what the old object held and the new one does not.
-pub async fn after_update(_registry: &Registry, _def: &'static ResourceDef, _old: &Value, _new: &Value) {}
+pub async fn after_update(registry: &Registry, def: &'static ResourceDef, old: &Value, new: &Value) {
+    if is_service(def) {
+        service::after_update(registry.store(), old, new).await;
+    }
+}
 
 /// Runs after an object is gone (or a create failed): releases what it held.
-pub async fn after_delete(_registry: &Registry, _def: &'static ResourceDef, _obj: &Value) {}
+pub async fn after_delete(registry: &Registry, def: &'static ResourceDef, obj: &Value) {
+    if is_service(def) {
+        service::after_delete(registry.store(), obj).await;
+    }
+}

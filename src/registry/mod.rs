@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+pub mod allocator;
 pub mod generic;
 pub mod hooks;
 pub mod print;
