@@ -141,7 +141,9 @@ pub struct FieldError {
 pub const VERBS_ALL: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 pub const VERBS_GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
 
+pub mod defaulting;
 pub mod names;
+pub mod podspec;
 pub mod selector;
 
 // One module per built-in kind (or small group of kinds).

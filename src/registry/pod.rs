@@ -443,8 +443,12 @@ mod tests {
     }
 }
 
-/// What the pod strategy sets on a new pod: phase Pending and the QoS class.
+/// The v1 defaults, the mutating admission plugins and, on a create, the pod strategy's
+/// PrepareForCreate (a new pod is Pending with its QoS class): see `podspec`. Updates keep
+/// the stored status; a status written without phase or QoS class keeps them filled in.
 fn default(obj: &mut Value) {
+    let create = super::defaulting::is_create(obj);
+    super::podspec::default_pod(obj, create, qos_class);
     let qos = qos_class(obj);
     let Some(map) = obj.as_object_mut() else { return };
     let status = map.entry("status").or_insert_with(|| Value::Object(Default::default()));
