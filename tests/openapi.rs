@@ -76,6 +76,10 @@ fn explain_prints_field_docs() {
     let containers = s.ok(&["explain", "pods.spec.containers.ports"]);
     assert!(containers.contains("FIELD: ports <[]ContainerPort>"), "{containers}");
     assert!(containers.contains("containerPort\t<integer> -required-"), "{containers}");
+    let port = s.ok(&["explain", "svc.spec.ports.targetPort"]);
+    assert!(port.contains("FIELD: targetPort <IntOrString>"), "{port}");
+    let resources = s.ok(&["explain", "pods.spec.containers.resources"]);
+    assert!(resources.contains("limits\t<map[string]Quantity>"), "{resources}");
 }
 
 const CHANGED: &str = r#"apiVersion: apps/v1

@@ -166,6 +166,21 @@ pub fn schema_to_v3(v: &Value) -> Value {
     }
 }
 
+/// kube-openapi writes the scalar unions as `oneOf` in OpenAPI 3 (their
+/// `OpenAPIV3OneOfTypes`), where Swagger 2.0 has a plain string: so `kubectl explain` names
+/// them (`targetPort <IntOrString>`, `limits <map[string]Quantity>`).
+fn scalar_union_v3(name: &str, schema: Value) -> Value {
+    let one_of = match name {
+        "io.k8s.apimachinery.pkg.util.intstr.IntOrString" => json!([{"type": "integer"}, {"type": "string"}]),
+        "io.k8s.apimachinery.pkg.api.resource.Quantity" => json!([{"type": "string"}, {"type": "number"}]),
+        _ => return schema,
+    };
+    let Value::Object(mut m) = schema else { return schema };
+    m.remove("type");
+    m.insert("oneOf".into(), one_of);
+    Value::Object(m)
+}
+
 fn v3_param(p: &Param) -> Value {
     let mut m = Map::new();
     m.insert("description".into(), json!(p.description));
@@ -235,8 +250,10 @@ pub fn v3_document(defs: &Definitions, paths: &[PathItem]) -> Value {
         p.insert(item.path.clone(), Value::Object(m));
     }
     let names = schemas::closure(&defs.defs, paths_refs(paths));
-    let components: Map<String, Value> =
-        names.into_iter().filter_map(|n| defs.defs.get(&n).map(|s| (n.clone(), schema_to_v3(s)))).collect();
+    let components: Map<String, Value> = names
+        .into_iter()
+        .filter_map(|n| defs.defs.get(&n).map(|s| (n.clone(), scalar_union_v3(&n, schema_to_v3(s)))))
+        .collect();
     schemas::sort_keys(json!({
         "components": {"schemas": components, "securitySchemes": bearer()},
         "info": {"title": "Kubernetes", "version": "unversioned"},

@@ -119,7 +119,12 @@ fn explain_finds_field_docs_through_all_of() {
     let containers = &s["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
     assert_eq!(containers["x-kubernetes-patch-merge-key"], "name");
     assert_eq!(containers["items"]["$ref"], "#/components/schemas/io.k8s.api.core.v1.Container");
-    assert_eq!(s["io.k8s.apimachinery.pkg.util.intstr.IntOrString"]["format"], "int-or-string");
+    let int_or_string = &s["io.k8s.apimachinery.pkg.util.intstr.IntOrString"];
+    assert_eq!(int_or_string["format"], "int-or-string");
+    assert_eq!(int_or_string["oneOf"], json!([{"type": "integer"}, {"type": "string"}]));
+    assert!(int_or_string.get("type").is_none());
+    let v2 = parse(&documents().v2);
+    assert_eq!(v2["definitions"]["io.k8s.apimachinery.pkg.api.resource.Quantity"]["type"], "string");
 }
 
 #[test]
