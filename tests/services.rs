@@ -133,7 +133,12 @@ fn twenty_services_created_at_once_get_distinct_ips() {
     for out in &outputs {
         assert!(out.status.success(), "{}", stderr_of(out));
     }
-    let out = s.ok(&["get", "svc", "-o", "jsonpath={range .items[*]}{.spec.clusterIP} {.spec.ports[0].nodePort}{\"\\n\"}{end}"]);
+    let out = s.ok(&[
+        "get",
+        "svc",
+        "-o",
+        "jsonpath={range .items[*]}{.spec.clusterIP} {.spec.ports[0].nodePort}{\"\\n\"}{end}",
+    ]);
     let lines: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(lines.len(), 21, "20 services and kubernetes: {out}");
     let mut ips = HashSet::new();
@@ -232,7 +237,8 @@ fn cluster_ips_are_immutable_and_type_changes_release_node_ports() {
     s.ok(&["patch", "svc", "web", "-p", r#"{"spec":{"type":"ClusterIP"}}"#]);
     let out = s.ok(&["get", "svc", "web"]);
     assert_eq!(rows(&out)[1][1..5], ["ClusterIP", ip.as_str(), "<none>", "80/TCP"], "{out}");
-    let claim = service_yaml("claim", "  type: NodePort\n").replace("  - port: 80\n", &format!("  - port: 80\n    nodePort: {port}\n"));
+    let claim = service_yaml("claim", "  type: NodePort\n")
+        .replace("  - port: 80\n", &format!("  - port: 80\n    nodePort: {port}\n"));
     create(&s, &claim);
     assert_eq!(rows(&s.ok(&["get", "svc", "claim"]))[1][4], format!("80:{port}/TCP"));
 }

@@ -49,7 +49,10 @@ impl Owner {
     fn owns(&self, record: &Value) -> bool {
         let r = record.pointer("/spec/parentRef").unwrap_or(&Value::Null);
         let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("");
-        s("group").is_empty() && s("resource") == "services" && s("namespace") == self.namespace && s("name") == self.name
+        s("group").is_empty()
+            && s("resource") == "services"
+            && s("namespace") == self.namespace
+            && s("name") == self.name
     }
 }
 
@@ -91,7 +94,7 @@ impl Band {
     }
 
     /// Every value of the band once, starting at a random one and wrapping around.
-    fn from_random_start(self) -> impl Iterator<Item = u32> {
+    fn walk_from_random_start(self) -> impl Iterator<Item = u32> {
         let len = self.len();
         let start = if len == 0 { 0 } else { rand::rng().random_range(0..len) };
         (0..len).map(move |i| self.first + (start + i) % len)
@@ -170,12 +173,18 @@ async fn claim(store: &Store, key: &str, value: &Value) -> Result<bool, Error> {
 }
 
 /// Claims the first free value of the bands, trying the upper (dynamic) band first.
-async fn claim_any<F>(store: &Store, bands: [Band; 2], skip: impl Fn(u32) -> bool, key: impl Fn(u32) -> String, record: F) -> Result<u32, Error>
+async fn claim_any<F>(
+    store: &Store,
+    bands: [Band; 2],
+    skip: impl Fn(u32) -> bool,
+    key: impl Fn(u32) -> String,
+    record: F,
+) -> Result<u32, Error>
 where
     F: Fn(u32) -> Value,
 {
     for band in bands {
-        for v in band.from_random_start() {
+        for v in band.walk_from_random_start() {
             if skip(v) {
                 continue;
             }
@@ -203,7 +212,11 @@ pub async fn allocate_ip(store: &Store, requested: Option<Ipv4Addr>, owner: &Own
         if n < lower.first || n > upper.last {
             return Err(Error::IpNotInRange { ip });
         }
-        return if claim(store, &ip_key(ip), &ip_address_object(ip, owner)).await? { Ok(ip) } else { Err(Error::IpAllocated) };
+        return if claim(store, &ip_key(ip), &ip_address_object(ip, owner)).await? {
+            Ok(ip)
+        } else {
+            Err(Error::IpAllocated)
+        };
     }
     let dns = u32::from(CLUSTER_DNS_IP);
     let n = claim_any(
@@ -225,16 +238,15 @@ pub async fn allocate_node_port(store: &Store, requested: Option<i64>, owner: &O
             Ok(port) if (NODE_PORT_MIN..=NODE_PORT_MAX).contains(&port) => port,
             _ => return Err(Error::PortNotInRange),
         };
-        return if claim(store, &port_key(port), &node_port_record(port, owner)).await? { Ok(port) } else { Err(Error::PortAllocated) };
+        return if claim(store, &port_key(port), &node_port_record(port, owner)).await? {
+            Ok(port)
+        } else {
+            Err(Error::PortAllocated)
+        };
     }
-    let port = claim_any(
-        store,
-        [upper, lower],
-        |_| false,
-        |p| port_key(p as u16),
-        |p| node_port_record(p as u16, owner),
-    )
-    .await?;
+    let port =
+        claim_any(store, [upper, lower], |_| false, |p| port_key(p as u16), |p| node_port_record(p as u16, owner))
+            .await?;
     Ok(port as u16)
 }
 
@@ -305,7 +317,8 @@ mod tests {
     use std::sync::Arc;
 
     fn store() -> Store {
-        let opts = StoreOptions { history_revisions: 1_000_000, compaction_interval: std::time::Duration::from_secs(3600) };
+        let opts =
+            StoreOptions { history_revisions: 1_000_000, compaction_interval: std::time::Duration::from_secs(3600) };
         Store::open_with_backend(Arc::new(RecordingBackend::default()), opts).unwrap()
     }
 
@@ -322,7 +335,7 @@ mod tests {
         assert_eq!(Ipv4Addr::from(upper.last), Ipv4Addr::new(10, 43, 255, 254));
         let (lower, upper) = port_bands();
         assert_eq!((lower.first, lower.last, upper.first, upper.last), (30000, 30085, 30086, 32767));
-        let all: HashSet<u32> = Band { first: 5, last: 9 }.from_random_start().collect();
+        let all: HashSet<u32> = Band { first: 5, last: 9 }.walk_from_random_start().collect();
         assert_eq!(all, (5..=9).collect());
     }
 
@@ -340,8 +353,12 @@ mod tests {
             net.to_string(),
             "the provided IP (10.43.0.0) is not in the valid range. The range of valid IPs is 10.43.0.0/16"
         );
-        let stored: Value = serde_json::from_slice(&s.get("/registry/ipaddresses/10.43.0.1").unwrap().unwrap().value).unwrap();
-        assert_eq!(stored["spec"]["parentRef"], json!({"resource": "services", "namespace": "default", "name": "kubernetes"}));
+        let stored: Value =
+            serde_json::from_slice(&s.get("/registry/ipaddresses/10.43.0.1").unwrap().unwrap().value).unwrap();
+        assert_eq!(
+            stored["spec"]["parentRef"],
+            json!({"resource": "services", "namespace": "default", "name": "kubernetes"})
+        );
         assert_eq!(stored["metadata"]["labels"][LABEL_MANAGED_BY], MANAGED_BY);
         // Only the holder releases.
         release_ip(&s, ip, &owner("other")).await;
@@ -371,7 +388,10 @@ mod tests {
     async fn node_ports_are_range_checked_and_unique() {
         let s = store();
         assert_eq!(allocate_node_port(&s, Some(31000), &owner("a")).await.unwrap(), 31000);
-        assert_eq!(allocate_node_port(&s, Some(31000), &owner("b")).await.unwrap_err().to_string(), "provided port is already allocated");
+        assert_eq!(
+            allocate_node_port(&s, Some(31000), &owner("b")).await.unwrap_err().to_string(),
+            "provided port is already allocated"
+        );
         assert_eq!(
             allocate_node_port(&s, Some(80), &owner("b")).await.unwrap_err().to_string(),
             "provided port is not in the valid range. The range of valid ports is 30000-32767"

@@ -80,15 +80,27 @@ fn validate(ip: &Value, old: Option<&Value>) -> Vec<FieldError> {
             Ok(_) => None,
         };
         if let Some(d) = detail {
-            errs.push(FieldError { field: "metadata.name".into(), reason: "FieldValueInvalid", message: super::names::invalid_body(name, &d) });
+            errs.push(FieldError {
+                field: "metadata.name".into(),
+                reason: "FieldValueInvalid",
+                message: super::names::invalid_body(name, &d),
+            });
         }
     }
     match at(ip, "/spec/parentRef") {
-        None => errs.push(FieldError { field: "spec.parentRef".into(), reason: "FieldValueRequired", message: "Required value".into() }),
+        None => errs.push(FieldError {
+            field: "spec.parentRef".into(),
+            reason: "FieldValueRequired",
+            message: "Required value".into(),
+        }),
         Some(r) => {
             for f in ["resource", "name"] {
                 if str_at(r, &format!("/{f}")).is_empty() {
-                    errs.push(FieldError { field: format!("spec.parentRef.{f}"), reason: "FieldValueRequired", message: "Required value".into() });
+                    errs.push(FieldError {
+                        field: format!("spec.parentRef.{f}"),
+                        reason: "FieldValueRequired",
+                        message: "Required value".into(),
+                    });
                 }
             }
         }
@@ -123,9 +135,17 @@ mod tests {
 
     #[test]
     fn names_are_canonical_ips() {
-        let bad = json!({"metadata": {"name": "010.43.0.1"}, "spec": {"parentRef": {"resource": "services", "name": "a"}}});
-        assert_eq!(validate(&bad, None)[0].message, r#"Invalid value: "010.43.0.1": ParseAddr("010.43.0.1"): unable to parse IP"#);
-        let long = json!({"metadata": {"name": "fd00:0::1"}, "spec": {"parentRef": {"resource": "services", "name": "a"}}});
-        assert_eq!(validate(&long, None)[0].message, r#"Invalid value: "fd00:0::1": must be a canonical format IP address"#);
+        let bad =
+            json!({"metadata": {"name": "010.43.0.1"}, "spec": {"parentRef": {"resource": "services", "name": "a"}}});
+        assert_eq!(
+            validate(&bad, None)[0].message,
+            r#"Invalid value: "010.43.0.1": ParseAddr("010.43.0.1"): unable to parse IP"#
+        );
+        let long =
+            json!({"metadata": {"name": "fd00:0::1"}, "spec": {"parentRef": {"resource": "services", "name": "a"}}});
+        assert_eq!(
+            validate(&long, None)[0].message,
+            r#"Invalid value: "fd00:0::1": must be a canonical format IP address"#
+        );
     }
 }

@@ -321,8 +321,12 @@ pub fn default_service(svc: &mut Value) {
         default_spec(spec);
         ty = spec.get("type").and_then(Value::as_str).unwrap_or("").to_string();
     }
+    // PrepareForCreate: a client does not set the status of a new Service. (Generic create
+    // clears metadata.resourceVersion before defaulting; update sets it.)
+    let creating =
+        obj.get("metadata").and_then(|m| m.get("resourceVersion")).and_then(Value::as_str).is_none_or(str::is_empty);
     let status = obj.entry("status").or_insert_with(|| json!({}));
-    if !status.is_object() {
+    if !status.is_object() || creating {
         *status = json!({});
     }
     if let Some(status) = status.as_object_mut() {
@@ -351,7 +355,12 @@ fn is_unset_spec_field(key: &str, v: &Value) -> bool {
             s.is_empty()
                 && matches!(
                     key,
-                    "clusterIP" | "type" | "sessionAffinity" | "loadBalancerIP" | "externalName" | "externalTrafficPolicy"
+                    "clusterIP"
+                        | "type"
+                        | "sessionAffinity"
+                        | "loadBalancerIP"
+                        | "externalName"
+                        | "externalTrafficPolicy"
                 )
         }
         Value::Number(n) => key == "healthCheckNodePort" && n.as_i64() == Some(0),
@@ -376,7 +385,10 @@ fn default_spec(spec: &mut Map<String, Value>) {
             .and_then(|c| c.pointer("/clientIP/timeoutSeconds"))
             .is_some_and(|t| !t.is_null());
         if !has_timeout {
-            spec.insert("sessionAffinityConfig".into(), json!({"clientIP": {"timeoutSeconds": DEFAULT_CLIENT_IP_TIMEOUT}}));
+            spec.insert(
+                "sessionAffinityConfig".into(),
+                json!({"clientIP": {"timeoutSeconds": DEFAULT_CLIENT_IP_TIMEOUT}}),
+            );
         }
     }
 
@@ -392,7 +404,9 @@ fn default_spec(spec: &mut Map<String, Value>) {
     if accessible && !spec.contains_key("externalTrafficPolicy") {
         spec.insert("externalTrafficPolicy".into(), json!("Cluster"));
     }
-    if matches!(ty.as_str(), TYPE_NODE_PORT | TYPE_LOAD_BALANCER | TYPE_CLUSTER_IP) && !spec.contains_key("internalTrafficPolicy") {
+    if matches!(ty.as_str(), TYPE_NODE_PORT | TYPE_LOAD_BALANCER | TYPE_CLUSTER_IP)
+        && !spec.contains_key("internalTrafficPolicy")
+    {
         spec.insert("internalTrafficPolicy".into(), json!("Cluster"));
     }
     if ty == TYPE_LOAD_BALANCER && !spec.contains_key("allocateLoadBalancerNodePorts") {
@@ -461,9 +475,7 @@ fn default_ip_families(spec: &mut Map<String, Value>) {
         } else {
             vec!["IPv4"]
         }
-    } else if ips.is_empty() {
-        vec!["IPv4"]
-    } else if ips.iter().all(|ip| matches!(parse_ip_sloppy(ip), Some(IpAddr::V4(_)))) && ips.len() == 1 {
+    } else if ips.is_empty() || (ips.len() == 1 && matches!(parse_ip_sloppy(&ips[0]), Some(IpAddr::V4(_)))) {
         vec!["IPv4"]
     } else {
         return;
@@ -572,7 +584,8 @@ fn drop_type_dependent_fields(new: &mut Value, old: &Value) {
         }
     }
     let old_node_ports: HashSet<u16> = held_node_ports_of_ports(old);
-    let clear_node_ports = needs_node_port(old) && !needs_node_port(new) && held_node_ports_of_ports(new).is_subset(&old_node_ports);
+    let clear_node_ports =
+        needs_node_port(old) && !needs_node_port(new) && held_node_ports_of_ports(new).is_subset(&old_node_ports);
     if needs_health_check(old) && !needs_health_check(new) && same(new, "/spec/healthCheckNodePort") {
         remove.push("healthCheckNodePort");
     }
@@ -588,7 +601,9 @@ fn drop_type_dependent_fields(new: &mut Value, old: &Value) {
     if externally_accessible(old) && !externally_accessible(new) && same(new, "/spec/externalTrafficPolicy") {
         remove.push("externalTrafficPolicy");
     }
-    let not_lb = svc_type(new) != TYPE_LOAD_BALANCER;
+    // Upstream clears the load-balancer status of any non-LoadBalancer; only a type change
+    // can make it stale here, and status writes (whose spec is the old one) keep theirs.
+    let not_lb = svc_type(old) == TYPE_LOAD_BALANCER && svc_type(new) != TYPE_LOAD_BALANCER;
     if let Some(spec) = spec_mut(new) {
         for k in remove {
             spec.remove(k);
@@ -775,7 +790,11 @@ fn validate_spec(svc: &Value) -> Vec<FieldError> {
     }
     match ty {
         TYPE_LOAD_BALANCER | TYPE_NODE_PORT if headless => {
-            errs.push(invalid("spec.clusterIPs[0]", &q(CLUSTER_IP_NONE), &format!("may not be set to 'None' for {ty} services")));
+            errs.push(invalid(
+                "spec.clusterIPs[0]",
+                &q(CLUSTER_IP_NONE),
+                &format!("may not be set to 'None' for {ty} services"),
+            ));
         }
         TYPE_EXTERNAL_NAME => {
             if !arr_at(svc, "/spec/clusterIPs").is_empty() {
@@ -890,7 +909,9 @@ fn validate_spec(svc: &Value) -> Vec<FieldError> {
     match ty {
         "" => errs.push(required("spec.type", "")),
         TYPE_CLUSTER_IP | TYPE_NODE_PORT | TYPE_LOAD_BALANCER | TYPE_EXTERNAL_NAME => {}
-        other => errs.push(not_supported("spec.type", &q(other), &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"])),
+        other => {
+            errs.push(not_supported("spec.type", &q(other), &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]))
+        }
     }
     if ty == TYPE_CLUSTER_IP {
         for (i, p) in ports.iter().enumerate() {
@@ -949,7 +970,11 @@ fn validate_spec(svc: &Value) -> Vec<FieldError> {
     let etp = str_at(svc, "/spec/externalTrafficPolicy");
     if !externally_accessible(svc) {
         if !etp.is_empty() {
-            errs.push(invalid("spec.externalTrafficPolicy", &q(etp), "may only be set for externally-accessible services"));
+            errs.push(invalid(
+                "spec.externalTrafficPolicy",
+                &q(etp),
+                "may only be set for externally-accessible services",
+            ));
         }
     } else if etp.is_empty() {
         errs.push(required("spec.externalTrafficPolicy", ""));
@@ -1017,7 +1042,11 @@ fn cluster_ips_related_errors(svc: &Value) -> Vec<FieldError> {
     }
     if let Some(policy) = opt_str_at(svc, "/spec/ipFamilyPolicy") {
         if !matches!(policy, "SingleStack" | "PreferDualStack" | "RequireDualStack") {
-            errs.push(not_supported("spec.ipFamilyPolicy", &q(policy), &["PreferDualStack", "RequireDualStack", "SingleStack"]));
+            errs.push(not_supported(
+                "spec.ipFamilyPolicy",
+                &q(policy),
+                &["PreferDualStack", "RequireDualStack", "SingleStack"],
+            ));
         }
     }
 
@@ -1052,10 +1081,18 @@ fn cluster_ips_related_errors(svc: &Value) -> Vec<FieldError> {
         for (i, (ip, family)) in ips.iter().zip(&families).enumerate() {
             let v6 = matches!(parse_ip_sloppy(ip), Some(IpAddr::V6(_)));
             if family == "IPv4" && v6 {
-                errs.push(invalid(format!("spec.clusterIPs[{i}]"), &q(ip), &format!("expected an IPv4 value as indicated by `ipFamilies[{i}]`")));
+                errs.push(invalid(
+                    format!("spec.clusterIPs[{i}]"),
+                    &q(ip),
+                    &format!("expected an IPv4 value as indicated by `ipFamilies[{i}]`"),
+                ));
             }
             if family == "IPv6" && !v6 {
-                errs.push(invalid(format!("spec.clusterIPs[{i}]"), &q(ip), &format!("expected an IPv6 value as indicated by `ipFamilies[{i}]`")));
+                errs.push(invalid(
+                    format!("spec.clusterIPs[{i}]"),
+                    &q(ip),
+                    &format!("expected an IPv6 value as indicated by `ipFamilies[{i}]`"),
+                ));
             }
         }
     }
@@ -1073,10 +1110,18 @@ fn ip_family_errors(svc: &Value) -> Vec<FieldError> {
     let families = strings_at(svc, "/spec/ipFamilies");
     if policy == Some("SingleStack") {
         if ips.len() == 2 {
-            errs.push(invalid("spec.ipFamilyPolicy", &q("SingleStack"), "must be 'RequireDualStack' or 'PreferDualStack' when multiple cluster IPs are specified"));
+            errs.push(invalid(
+                "spec.ipFamilyPolicy",
+                &q("SingleStack"),
+                "must be 'RequireDualStack' or 'PreferDualStack' when multiple cluster IPs are specified",
+            ));
         }
         if families.len() == 2 {
-            errs.push(invalid("spec.ipFamilyPolicy", &q("SingleStack"), "must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families are specified"));
+            errs.push(invalid(
+                "spec.ipFamilyPolicy",
+                &q("SingleStack"),
+                "must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families are specified",
+            ));
         }
     }
     for (i, ip) in ips.iter().enumerate() {
@@ -1084,14 +1129,22 @@ fn ip_family_errors(svc: &Value) -> Vec<FieldError> {
             break;
         }
         if i >= families.len() && matches!(parse_ip_sloppy(ip), Some(IpAddr::V6(_))) {
-            errs.push(invalid(format!("spec.clusterIPs[{i}]"), &go_strings(&ips, "string"), "IPv6 is not configured on this cluster"));
+            errs.push(invalid(
+                format!("spec.clusterIPs[{i}]"),
+                &go_strings(&ips, "string"),
+                "IPv6 is not configured on this cluster",
+            ));
         }
     }
     if !errs.is_empty() || (is_headless(svc) && !has_selector(svc)) {
         return errs;
     }
     if policy == Some("RequireDualStack") {
-        errs.push(invalid("spec.ipFamilyPolicy", &q("RequireDualStack"), "this cluster is not configured for dual-stack services"));
+        errs.push(invalid(
+            "spec.ipFamilyPolicy",
+            &q("RequireDualStack"),
+            "this cluster is not configured for dual-stack services",
+        ));
     }
     for (i, family) in families.iter().enumerate() {
         if family != "IPv4" {
@@ -1109,7 +1162,7 @@ fn validate_update(svc: &Value, old: &Value) -> Vec<FieldError> {
     let single_stack = opt_str_at(svc, "/spec/ipFamilyPolicy") == Some("SingleStack");
 
     // validateUpgradeDowngradeClusterIPs
-    if !external_name && !(is_headless(old) && is_headless(svc)) {
+    if !(external_name || (is_headless(old) && is_headless(svc))) {
         let (old_ips, new_ips) = (strings_at(old, "/spec/clusterIPs"), strings_at(svc, "/spec/clusterIPs"));
         let value = go_strings(&new_ips, "string");
         let changed = "may not change once set";
@@ -1126,7 +1179,11 @@ fn validate_update(svc: &Value, old: &Value) -> Vec<FieldError> {
                 errs.push(invalid("spec.clusterIPs[0]", &value, changed));
             }
             if new_ips.len() == 1 && !single_stack {
-                errs.push(invalid("spec.ipFamilyPolicy", &policy, "must be set to 'SingleStack' when releasing the secondary clusterIP"));
+                errs.push(invalid(
+                    "spec.ipFamilyPolicy",
+                    &policy,
+                    "must be set to 'SingleStack' when releasing the secondary clusterIP",
+                ));
             }
         } else if !old_ips.is_empty() && new_ips[0] != old_ips[0] {
             errs.push(invalid("spec.clusterIPs[0]", &value, changed));
@@ -1153,7 +1210,11 @@ fn validate_update(svc: &Value, old: &Value) -> Vec<FieldError> {
                 errs.push(invalid("spec.ipFamilies[0]", &ips_value, changed));
             }
             if new_f.len() == 1 && !single_stack {
-                errs.push(invalid("spec.ipFamilyPolicy", &policy, "must be set to 'SingleStack' when releasing the secondary ipFamily"));
+                errs.push(invalid(
+                    "spec.ipFamilyPolicy",
+                    &policy,
+                    "must be set to 'SingleStack' when releasing the secondary ipFamily",
+                ));
             }
         } else if !old_f.is_empty() && !new_f.is_empty() && new_f[0] != old_f[0] {
             errs.push(invalid("spec.ipFamilies[0]", &ips_value, changed));
@@ -1241,7 +1302,14 @@ async fn allocate_cluster_ip(store: &Store, svc: &mut Value, owner: &Owner, held
     Ok(())
 }
 
-async fn allocate_requested_port(store: &Store, svc: &Value, i: usize, port: i64, owner: &Owner, held: &mut Held) -> Result<u16> {
+async fn allocate_requested_port(
+    store: &Store,
+    svc: &Value,
+    i: usize,
+    port: i64,
+    owner: &Owner,
+    held: &mut Held,
+) -> Result<u16> {
     let p = allocator::allocate_node_port(store, Some(port), owner).await.map_err(|e| match e {
         allocator::Error::Store(e) => e.into(),
         e => alloc_failure(svc, format!("spec.ports[{i}].nodePort"), port.to_string(), e.to_string()),
@@ -1283,7 +1351,8 @@ async fn init_node_ports(store: &Store, svc: &mut Value, owner: &Owner, held: &m
         }
         match by_port.get(&ports[i]).copied() {
             None => {
-                let requested = (0..ports.len()).find(|&j| ports[j] == ports[i] && node_ports[j] != 0).map(|j| node_ports[j]);
+                let requested =
+                    (0..ports.len()).find(|&j| ports[j] == ports[i] && node_ports[j] != 0).map(|j| node_ports[j]);
                 let np = match requested {
                     Some(np) => allocate_requested_port(store, svc, i, np, owner, held).await?,
                     None => allocate_any_port(store, owner, held).await?,
@@ -1305,21 +1374,21 @@ async fn init_node_ports(store: &Store, svc: &mut Value, owner: &Owner, held: &m
 /// `updateNodePorts`: claims node ports the old object did not hold and fills missing ones.
 async fn update_node_ports(store: &Store, old: &Value, svc: &mut Value, owner: &Owner, held: &mut Held) -> Result<()> {
     let should_allocate = should_allocate_node_ports(svc);
-    let old_ports: HashSet<i64> = arr_at(old, "/spec/ports").iter().map(|p| i64_at(p, "/nodePort")).filter(|n| *n != 0).collect();
+    let old_ports: HashSet<i64> =
+        arr_at(old, "/spec/ports").iter().map(|p| i64_at(p, "/nodePort")).filter(|n| *n != 0).collect();
     let mut node_ports: Vec<i64> = arr_at(svc, "/spec/ports").iter().map(|p| i64_at(p, "/nodePort")).collect();
     let mut claimed = HashSet::new();
-    for i in 0..node_ports.len() {
-        let np = node_ports[i];
-        if np == 0 && !should_allocate {
+    for (i, np) in node_ports.iter_mut().enumerate() {
+        if *np == 0 && !should_allocate {
             continue;
         }
-        if np != 0 {
-            if !old_ports.contains(&np) && !claimed.contains(&np) {
-                allocate_requested_port(store, svc, i, np, owner, held).await?;
-                claimed.insert(np);
+        if *np != 0 {
+            if !old_ports.contains(np) && !claimed.contains(np) {
+                allocate_requested_port(store, svc, i, *np, owner, held).await?;
+                claimed.insert(*np);
             }
         } else {
-            node_ports[i] = i64::from(allocate_any_port(store, owner, held).await?);
+            *np = i64::from(allocate_any_port(store, owner, held).await?);
         }
     }
     set_node_ports(svc, &node_ports);
@@ -1330,9 +1399,9 @@ async fn update_node_ports(store: &Store, old: &Value, svc: &mut Value, owner: &
 async fn allocate_health_check_port(store: &Store, svc: &mut Value, owner: &Owner, held: &mut Held) -> Result<()> {
     let requested = i64_at(svc, "/spec/healthCheckNodePort");
     if requested != 0 {
-        let p = allocator::allocate_node_port(store, Some(requested), owner)
-            .await
-            .map_err(|e| store_failure(e, |e| format!("failed to allocate requested HealthCheck NodePort {requested}: {e}")))?;
+        let p = allocator::allocate_node_port(store, Some(requested), owner).await.map_err(|e| {
+            store_failure(e, |e| format!("failed to allocate requested HealthCheck NodePort {requested}: {e}"))
+        })?;
         held.ports.push(p);
     } else {
         let p = allocator::allocate_node_port(store, None, owner)
@@ -1360,7 +1429,13 @@ async fn allocate_for_create(store: &Store, svc: &mut Value, owner: &Owner, held
     Ok(())
 }
 
-async fn allocate_for_update(store: &Store, old: &Value, svc: &mut Value, owner: &Owner, held: &mut Held) -> Result<()> {
+async fn allocate_for_update(
+    store: &Store,
+    old: &Value,
+    svc: &mut Value,
+    owner: &Owner,
+    held: &mut Held,
+) -> Result<()> {
     if needs_cluster_ip(svc) && !is_headless(svc) {
         let want = str_at(svc, "/spec/clusterIP");
         let already_held = !want.is_empty() && parse_ip_sloppy(want) == held_ip(old).map(IpAddr::V4);
@@ -1399,7 +1474,8 @@ pub async fn before_create(store: &Store, svc: &mut Value) -> Result<()> {
 /// what the new object needs and the old one did not hold.
 pub async fn before_update(store: &Store, old: &Value, new: &mut Value) -> Result<()> {
     prepare_update(new, old);
-    let removed = new.pointer("/metadata/deletionTimestamp").is_some() && arr_at(new, "/metadata/finalizers").is_empty();
+    let removed =
+        new.pointer("/metadata/deletionTimestamp").is_some() && arr_at(new, "/metadata/finalizers").is_empty();
     if removed {
         // This write deletes the object; after_delete releases what it held.
         return Ok(());
@@ -1538,7 +1614,10 @@ mod tests {
         assert_eq!(svc["status"], json!({"loadBalancer": {}}));
         // Go's field order.
         let keys: Vec<&String> = svc["spec"].as_object().unwrap().keys().collect();
-        assert_eq!(keys, ["ports", "selector", "type", "sessionAffinity", "ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy"]);
+        assert_eq!(
+            keys,
+            ["ports", "selector", "type", "sessionAffinity", "ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy"]
+        );
         assert!(validate_service(&svc, None).is_empty(), "{:?}", validate_service(&svc, None));
     }
 
@@ -1563,12 +1642,19 @@ mod tests {
 
     #[test]
     fn type_specific_defaults() {
-        let lb = defaulted(json!({"spec": {"type": "LoadBalancer", "ports": [{"port": 443, "targetPort": "https"}]},
-                                  "status": {"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}, {"hostname": "lb"}]}}}));
+        let status = json!({"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}, {"hostname": "lb"}]}});
+        let created = defaulted(json!({"spec": {"type": "LoadBalancer", "ports": [{"port": 443}]}, "status": status}));
+        assert_eq!(created["status"], json!({"loadBalancer": {}}), "a new Service's status is the server's");
+        let lb = defaulted(json!({"metadata": {"resourceVersion": "7"},
+                                  "spec": {"type": "LoadBalancer", "ports": [{"port": 443, "targetPort": "https"}]},
+                                  "status": status}));
         assert_eq!(lb["spec"]["allocateLoadBalancerNodePorts"], true);
         assert_eq!(lb["spec"]["externalTrafficPolicy"], "Cluster");
         assert_eq!(lb["spec"]["ports"][0]["targetPort"], "https");
-        assert_eq!(lb["status"]["loadBalancer"]["ingress"], json!([{"ip": "1.2.3.4", "ipMode": "VIP"}, {"hostname": "lb"}]));
+        assert_eq!(
+            lb["status"]["loadBalancer"]["ingress"],
+            json!([{"ip": "1.2.3.4", "ipMode": "VIP"}, {"hostname": "lb"}])
+        );
 
         let affinity = defaulted(json!({"spec": {"sessionAffinity": "ClientIP", "ports": [{"port": 1}]}}));
         assert_eq!(affinity["spec"]["sessionAffinityConfig"], json!({"clientIP": {"timeoutSeconds": 10800}}));
@@ -1602,7 +1688,8 @@ mod tests {
         assert_eq!(selectorless["spec"]["ipFamilies"], json!(["IPv4", "IPv6"]));
         assert!(validate_service(&selectorless, None).is_empty());
 
-        let v6 = defaulted(json!({"metadata": {"name": "x"}, "spec": {"clusterIP": "fd00::1", "ports": [{"port": 1}]}}));
+        let v6 =
+            defaulted(json!({"metadata": {"name": "x"}, "spec": {"clusterIP": "fd00::1", "ports": [{"port": 1}]}}));
         assert_eq!(
             messages(&validate_service(&v6, None)),
             [r#"spec.clusterIPs[0]: Invalid value: []string{"fd00::1"}: IPv6 is not configured on this cluster"#]
@@ -1610,7 +1697,9 @@ mod tests {
         let dual = defaulted(json!({"spec": {"ipFamilyPolicy": "RequireDualStack", "ports": [{"port": 1}]}}));
         assert_eq!(
             messages(&validate_service(&dual, None)),
-            [r#"spec.ipFamilyPolicy: Invalid value: "RequireDualStack": this cluster is not configured for dual-stack services"#]
+            [
+                r#"spec.ipFamilyPolicy: Invalid value: "RequireDualStack": this cluster is not configured for dual-stack services"#
+            ]
         );
     }
 
@@ -1679,7 +1768,11 @@ mod tests {
         let mut to_cluster_ip = old.clone();
         to_cluster_ip["spec"]["type"] = json!("ClusterIP");
         default_service(&mut to_cluster_ip);
-        assert!(validate_service(&to_cluster_ip, Some(&old)).is_empty(), "{:?}", validate_service(&to_cluster_ip, Some(&old)));
+        assert!(
+            validate_service(&to_cluster_ip, Some(&old)).is_empty(),
+            "{:?}",
+            validate_service(&to_cluster_ip, Some(&old))
+        );
         prepare_update(&mut to_cluster_ip, &old);
         assert!(to_cluster_ip["spec"]["ports"][0].get("nodePort").is_none());
         assert!(to_cluster_ip["spec"].get("externalTrafficPolicy").is_none());
@@ -1689,7 +1782,11 @@ mod tests {
         to_external["spec"]["type"] = json!("ExternalName");
         to_external["spec"]["externalName"] = json!("example.com");
         default_service(&mut to_external);
-        assert!(validate_service(&to_external, Some(&old)).is_empty(), "{:?}", validate_service(&to_external, Some(&old)));
+        assert!(
+            validate_service(&to_external, Some(&old)).is_empty(),
+            "{:?}",
+            validate_service(&to_external, Some(&old))
+        );
         prepare_update(&mut to_external, &old);
         for gone in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy", "externalTrafficPolicy"] {
             assert!(to_external["spec"].get(gone).is_none(), "{gone}");
@@ -1701,8 +1798,12 @@ mod tests {
     // ---- allocation ----
 
     fn store() -> Store {
-        let opts = crate::store::StoreOptions { history_revisions: 1_000_000, compaction_interval: std::time::Duration::from_secs(3600) };
-        Store::open_with_backend(std::sync::Arc::new(crate::store::recording::RecordingBackend::default()), opts).unwrap()
+        let opts = crate::store::StoreOptions {
+            history_revisions: 1_000_000,
+            compaction_interval: std::time::Duration::from_secs(3600),
+        };
+        Store::open_with_backend(std::sync::Arc::new(crate::store::recording::RecordingBackend::default()), opts)
+            .unwrap()
     }
 
     fn service(name: &str, spec: Value) -> Value {
@@ -1716,8 +1817,11 @@ mod tests {
     #[tokio::test]
     async fn create_allocates_an_ip_and_node_ports_and_delete_frees_them() {
         let s = store();
-        let mut svc = service("web", json!({"type": "NodePort", "ports": [
-            {"name": "http", "port": 80}, {"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53}]}));
+        let mut svc = service(
+            "web",
+            json!({"type": "NodePort", "ports": [
+            {"name": "http", "port": 80}, {"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53}]}),
+        );
         before_create(&s, &mut svc).await.unwrap();
         let ip = held_ip(&svc).unwrap();
         assert_eq!(svc["spec"]["clusterIPs"], json!([ip.to_string()]));
@@ -1751,7 +1855,11 @@ mod tests {
         before_create(&s, &mut first).await.unwrap();
         let mut second = service("b", json!({"clusterIP": "10.43.0.50", "ports": [{"port": 80}]}));
         let err = before_create(&s, &mut second).await.unwrap_err();
-        assert!(err.message.ends_with("failed to allocate IP 10.43.0.50: provided IP is already allocated"), "{}", err.message);
+        assert!(
+            err.message.ends_with("failed to allocate IP 10.43.0.50: provided IP is already allocated"),
+            "{}",
+            err.message
+        );
 
         let mut np = service("np", json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 31000}]}));
         before_create(&s, &mut np).await.unwrap();

@@ -63,7 +63,8 @@ fn validate(cidr: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut errs = Vec::new();
     if let Some(old) = old {
         if cidr.pointer("/spec/cidrs") != old.pointer("/spec/cidrs") {
-            let new: Vec<String> = arr_at(cidr, "/spec/cidrs").iter().map(|v| super::names::quote(v.as_str().unwrap_or(""))).collect();
+            let new: Vec<String> =
+                arr_at(cidr, "/spec/cidrs").iter().map(|v| super::names::quote(v.as_str().unwrap_or(""))).collect();
             errs.push(FieldError {
                 field: "spec.cidrs".into(),
                 reason: "FieldValueInvalid",
@@ -87,6 +88,9 @@ mod tests {
         assert_eq!(cells[..2], [json!("kubernetes"), json!("10.43.0.0/16")]);
         let mut changed = cidr.clone();
         changed["spec"]["cidrs"] = json!(["10.44.0.0/16"]);
-        assert_eq!(validate(&changed, Some(&cidr))[0].message, r#"Invalid value: []string{"10.44.0.0/16"}: field is immutable"#);
+        assert_eq!(
+            validate(&changed, Some(&cidr))[0].message,
+            r#"Invalid value: []string{"10.44.0.0/16"}: field is immutable"#
+        );
     }
 }
