@@ -34,7 +34,7 @@ pub static CRONJOBS: ResourceDef = ResourceDef {
     row,
     field_labels: &[],
     field_value: meta_field_value,
-    default: no_defaults,
+    default,
     validate: no_validation,
 };
 
@@ -85,5 +85,55 @@ mod tests {
         let c = row(&cj, now);
         assert_eq!(c[1..6], [json!("*/1 * * * *"), json!("<none>"), json!("False"), json!(1), json!("60s")]);
         assert_eq!(row(&json!({}), now)[5], json!("<none>"));
+    }
+}
+
+/// SetDefaults_CronJob (Allow, not suspended, history limits 3 and 1) and the job template's
+/// nested defaults (its ObjectMeta as Go writes it, the pod failure policy's condition status,
+/// the PodSpec defaults; SetDefaults_Job is not applied to templates). The status is reset on
+/// create.
+fn default(obj: &mut Value) {
+    use super::defaulting::*;
+    use serde_json::json;
+    if is_create(obj) {
+        reset_status(obj, json!({}));
+    }
+    status_with_zero(obj, &[]);
+    let Some(spec) = root(obj).and_then(|r| child(r, "spec")) else { return };
+    default_str(spec, "concurrencyPolicy", "Allow");
+    default_ptr(spec, "suspend", json!(false));
+    default_ptr(spec, "successfulJobsHistoryLimit", json!(3));
+    default_ptr(spec, "failedJobsHistoryLimit", json!(1));
+    let Some(jt) = child(spec, "jobTemplate") else { return };
+    template_meta(jt);
+    if let Some(js) = child(jt, "spec") {
+        super::job::pod_failure_policy_statuses(js);
+        if let Some(t) = existing(js, "template") {
+            super::podspec::default_template(t);
+        }
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cron_job_defaults() {
+        let mut cj = json!({"metadata": {"name": "cj"}, "spec": {"schedule": "*/5 * * * *",
+            "jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}], "restartPolicy": "OnFailure"}}}}},
+            "status": {"active": [{"name": "x"}]}});
+        default(&mut cj);
+        let s = &cj["spec"];
+        assert_eq!((&s["concurrencyPolicy"], &s["suspend"]), (&json!("Allow"), &json!(false)));
+        assert_eq!((&s["successfulJobsHistoryLimit"], &s["failedJobsHistoryLimit"]), (&json!(3), &json!(1)));
+        let jt = &s["jobTemplate"];
+        assert_eq!(jt["metadata"], json!({"creationTimestamp": null}));
+        assert!(jt["spec"].get("backoffLimit").is_none(), "SetDefaults_Job is not applied to templates");
+        assert_eq!(jt["spec"]["template"]["metadata"], json!({"creationTimestamp": null}));
+        assert_eq!(jt["spec"]["template"]["spec"]["restartPolicy"], "OnFailure");
+        assert_eq!(jt["spec"]["template"]["spec"]["terminationGracePeriodSeconds"], 30);
+        assert_eq!(cj["status"], json!({}));
     }
 }

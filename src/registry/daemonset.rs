@@ -34,7 +34,7 @@ pub static DAEMONSETS: ResourceDef = ResourceDef {
     row,
     field_labels: &[],
     field_value: meta_field_value,
-    default: no_defaults,
+    default,
     validate: no_validation,
 };
 
@@ -67,4 +67,58 @@ fn row(ds: &Value, now: Timestamp) -> Vec<Value> {
         images,
         s(format_label_selector(ds.pointer("/spec/selector"))),
     ]
+}
+
+/// SetDefaults_DaemonSet (RollingUpdate with maxUnavailable 1 and maxSurge 0,
+/// revisionHistoryLimit 10) and the template's PodSpec defaults. The status is Go's zero
+/// DaemonSetStatus, reset on create as PrepareForCreate does.
+fn default(obj: &mut Value) {
+    use super::defaulting::*;
+    use serde_json::json;
+    let zero = [
+        ("currentNumberScheduled", json!(0)),
+        ("numberMisscheduled", json!(0)),
+        ("desiredNumberScheduled", json!(0)),
+        ("numberReady", json!(0)),
+    ];
+    if is_create(obj) {
+        reset_status(obj, json!({}));
+    }
+    status_with_zero(obj, &zero);
+    let Some(spec) = root(obj).and_then(|r| child(r, "spec")) else { return };
+    if let Some(us) = child(spec, "updateStrategy") {
+        default_str(us, "type", "RollingUpdate");
+        if us.get("type").and_then(Value::as_str) == Some("RollingUpdate") {
+            if let Some(ru) = child(us, "rollingUpdate") {
+                default_ptr(ru, "maxUnavailable", json!(1));
+                default_ptr(ru, "maxSurge", json!(0));
+            }
+        }
+    }
+    default_ptr(spec, "revisionHistoryLimit", json!(10));
+    if let Some(t) = existing(spec, "template") {
+        super::podspec::default_template(t);
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn daemon_set_defaults() {
+        let mut ds = json!({"metadata": {"name": "agent"}, "spec": {"template": {"spec": {"containers": [{"name": "a", "image": "agent"}]}}}});
+        default(&mut ds);
+        assert_eq!(ds["spec"]["updateStrategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}));
+        assert_eq!(ds["spec"]["revisionHistoryLimit"], 10);
+        assert_eq!(ds["spec"]["template"]["spec"]["schedulerName"], "default-scheduler");
+        assert_eq!(
+            ds["status"],
+            json!({"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0, "numberReady": 0})
+        );
+        let mut ds = json!({"spec": {"updateStrategy": {"type": "OnDelete"}}});
+        default(&mut ds);
+        assert_eq!(ds["spec"]["updateStrategy"], json!({"type": "OnDelete"}));
+    }
 }

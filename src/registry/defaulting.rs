@@ -115,11 +115,6 @@ pub fn status_with_zero(obj: &mut Value, fields: &[(&str, Value)]) {
     }
 }
 
-/// The pointer to `spec` if the object has one.
-pub fn spec(obj: &mut Value) -> Option<&mut Map<String, Value>> {
-    obj.as_object_mut().and_then(|m| existing(m, "spec"))
-}
-
 /// An embedded ObjectMeta (templates): Go writes `creationTimestamp: null` for its zero time.
 pub fn template_meta(map: &mut Map<String, Value>) {
     if let Some(meta) = child(map, "metadata") {

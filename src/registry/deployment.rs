@@ -38,7 +38,7 @@ pub static DEPLOYMENTS: ResourceDef = ResourceDef {
     row,
     field_labels: &[],
     field_value: meta_field_value,
-    default: no_defaults,
+    default,
     validate: no_validation,
 };
 
@@ -100,5 +100,68 @@ mod tests {
         );
         let fresh = json!({"metadata": {"name": "x"}, "spec": {"replicas": 3}});
         assert_eq!(row(&fresh, now)[1], json!("0/3"));
+    }
+}
+
+/// SetDefaults_Deployment (replicas 1, RollingUpdate 25%/25%, revisionHistoryLimit 10,
+/// progressDeadlineSeconds 600) and the template's PodSpec defaults. A new deployment's status
+/// is the zero DeploymentStatus, as PrepareForCreate leaves it.
+fn default(obj: &mut Value) {
+    use super::defaulting::*;
+    use serde_json::json;
+    if is_create(obj) {
+        reset_status(obj, json!({}));
+    }
+    status_with_zero(obj, &[]);
+    let Some(spec) = root(obj).and_then(|r| child(r, "spec")) else { return };
+    default_ptr(spec, "replicas", json!(1));
+    if let Some(strategy) = child(spec, "strategy") {
+        default_str(strategy, "type", "RollingUpdate");
+        if strategy.get("type").and_then(Value::as_str) == Some("RollingUpdate") {
+            if let Some(ru) = child(strategy, "rollingUpdate") {
+                default_ptr(ru, "maxUnavailable", json!("25%"));
+                default_ptr(ru, "maxSurge", json!("25%"));
+            }
+        }
+    }
+    default_ptr(spec, "revisionHistoryLimit", json!(10));
+    default_ptr(spec, "progressDeadlineSeconds", json!(600));
+    if let Some(t) = existing(spec, "template") {
+        super::podspec::default_template(t);
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn deployment_defaults() {
+        // As kubectl 1.33 sends `create deployment` (protobuf decoded to Go's JSON).
+        let mut d = json!({"metadata": {"name": "web", "creationTimestamp": null},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"creationTimestamp": null, "labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "nginx", "image": "nginx", "resources": {}}]}},
+                     "strategy": {}},
+            "status": {"replicas": 4}});
+        default(&mut d);
+        let s = &d["spec"];
+        assert_eq!(s["replicas"], 1);
+        assert_eq!(s["strategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}));
+        assert_eq!((&s["revisionHistoryLimit"], &s["progressDeadlineSeconds"]), (&json!(10), &json!(600)));
+        assert_eq!(s["template"]["spec"]["restartPolicy"], "Always");
+        assert_eq!(s["template"]["spec"]["containers"][0]["imagePullPolicy"], "Always");
+        assert_eq!(d["status"], json!({}), "PrepareForCreate clears the status");
+
+        let mut d = json!({"metadata": {"resourceVersion": "7"}, "spec": {"replicas": 0, "strategy": {"type": "Recreate"}},
+                           "status": {"replicas": 2}});
+        default(&mut d);
+        assert_eq!(d["spec"]["strategy"], json!({"type": "Recreate"}));
+        assert_eq!(d["spec"]["replicas"], 0);
+        assert_eq!(d["status"], json!({"replicas": 2}), "updates keep the status");
+        let mut d = json!({"spec": {"strategy": {"rollingUpdate": {"maxSurge": 0}}}});
+        default(&mut d);
+        assert_eq!(d["spec"]["strategy"]["rollingUpdate"], json!({"maxSurge": 0, "maxUnavailable": "25%"}));
     }
 }

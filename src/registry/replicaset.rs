@@ -37,7 +37,7 @@ pub static REPLICASETS: ResourceDef = ResourceDef {
     row,
     field_labels: &["status.replicas"],
     field_value,
-    default: no_defaults,
+    default,
     validate: no_validation,
 };
 
@@ -71,4 +71,40 @@ fn row(rs: &Value, now: Timestamp) -> Vec<Value> {
         images,
         s(format_label_selector(rs.pointer("/spec/selector"))),
     ]
+}
+
+/// SetDefaults_ReplicaSet (replicas 1) and the template's PodSpec defaults; the status is Go's
+/// zero ReplicaSetStatus (`replicas: 0`), reset on create as PrepareForCreate does.
+fn default(obj: &mut Value) {
+    use super::defaulting::*;
+    use serde_json::json;
+    if is_create(obj) {
+        reset_status(obj, json!({"replicas": 0}));
+    }
+    status_with_zero(obj, &[("replicas", json!(0))]);
+    let Some(spec) = root(obj).and_then(|r| child(r, "spec")) else { return };
+    default_ptr(spec, "replicas", json!(1));
+    if let Some(t) = existing(spec, "template") {
+        super::podspec::default_template(t);
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn replica_set_defaults() {
+        let mut rs = json!({"metadata": {"name": "r"}, "spec": {"template": {"spec": {"containers": [{"name": "a", "image": "a:1"}]}}},
+                            "status": {"readyReplicas": 3}});
+        default(&mut rs);
+        assert_eq!(rs["spec"]["replicas"], 1);
+        assert_eq!(rs["spec"]["template"]["metadata"], json!({"creationTimestamp": null}));
+        assert_eq!(rs["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(rs["status"], json!({"replicas": 0}));
+        let mut rs = json!({"metadata": {"resourceVersion": "3"}, "spec": {"replicas": 2}, "status": {"readyReplicas": 1}});
+        default(&mut rs);
+        assert_eq!(rs["status"], json!({"readyReplicas": 1, "replicas": 0}));
+    }
 }

@@ -44,7 +44,7 @@ pub static REPLICATIONCONTROLLERS: ResourceDef = ResourceDef {
     row,
     field_labels: &["status.replicas"],
     field_value,
-    default: no_defaults,
+    default,
     validate: no_validation,
 };
 
@@ -79,4 +79,63 @@ fn row(rc: &Value, now: Timestamp) -> Vec<Value> {
         images,
         s(format_labels(rc.pointer("/spec/selector"))),
     ]
+}
+
+/// SetDefaults_ReplicationController (selector and labels from the template's labels when
+/// unset, replicas 1) and the template's PodSpec defaults. The status is Go's zero
+/// ReplicationControllerStatus, reset on create as PrepareForCreate does.
+fn default(obj: &mut Value) {
+    use super::defaulting::*;
+    use serde_json::json;
+    if is_create(obj) {
+        reset_status(obj, json!({"replicas": 0}));
+    }
+    status_with_zero(obj, &[("replicas", json!(0))]);
+    let Some(root) = root(obj) else { return };
+    let labels = root
+        .get("spec")
+        .and_then(|s| s.get("template"))
+        .and_then(|t| t.get("metadata"))
+        .and_then(|m| m.get("labels"))
+        .filter(|l| l.is_object())
+        .cloned();
+    if let Some(labels) = labels {
+        if let Some(spec) = child(root, "spec") {
+            if empty_collection(spec.get("selector")) {
+                spec.insert("selector".into(), labels.clone());
+            }
+        }
+        if let Some(meta) = child(root, "metadata") {
+            if empty_collection(meta.get("labels")) {
+                meta.insert("labels".into(), labels);
+            }
+        }
+    }
+    let Some(spec) = child(root, "spec") else { return };
+    default_ptr(spec, "replicas", json!(1));
+    if let Some(t) = existing(spec, "template") {
+        super::podspec::default_template(t);
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn replication_controller_defaults() {
+        let mut rc = json!({"metadata": {"name": "rc"}, "spec": {"template": {"metadata": {"labels": {"app": "x"}},
+                            "spec": {"containers": [{"name": "a", "image": "a"}]}}}});
+        default(&mut rc);
+        assert_eq!(rc["spec"]["selector"], json!({"app": "x"}));
+        assert_eq!(rc["metadata"]["labels"], json!({"app": "x"}));
+        assert_eq!(rc["spec"]["replicas"], 1);
+        assert_eq!(rc["spec"]["template"]["spec"]["dnsPolicy"], "ClusterFirst");
+        assert_eq!(rc["status"], json!({"replicas": 0}));
+        let mut rc = json!({"metadata": {"name": "rc", "labels": {"own": "1"}}, "spec": {"selector": {"app": "y"},
+                            "template": {"metadata": {"labels": {"app": "y", "v": "2"}}}}});
+        default(&mut rc);
+        assert_eq!((&rc["spec"]["selector"], &rc["metadata"]["labels"]), (&json!({"app": "y"}), &json!({"own": "1"})));
+    }
 }
