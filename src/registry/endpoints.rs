@@ -29,7 +29,7 @@ pub static ENDPOINTS: ResourceDef = ResourceDef {
     row,
     field_labels: &[],
     field_value: meta_field_value,
-    default: no_defaults,
+    default,
     validate: no_validation,
 };
 
@@ -112,5 +112,29 @@ mod tests {
         assert_eq!(format_endpoints(&json!({})), "<none>");
         // Subsets present but without addresses print an empty cell, as upstream does.
         assert_eq!(format_endpoints(&json!({"subsets": [{"ports": [{"port": 80}]}]})), "");
+    }
+}
+
+/// SetDefaults_Endpoints: ports are TCP unless told otherwise.
+fn default(obj: &mut Value) {
+    use super::defaulting::*;
+    let Some(root) = root(obj) else { return };
+    for subset in items(root, "subsets") {
+        for port in items(subset, "ports") {
+            default_str(port, "protocol", "TCP");
+        }
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ports_default_to_tcp() {
+        let mut ep = json!({"subsets": [{"addresses": [{"ip": "10.0.0.1"}], "ports": [{"port": 80}, {"port": 53, "protocol": "UDP"}]}]});
+        default(&mut ep);
+        assert_eq!(ep["subsets"][0]["ports"], json!([{"port": 80, "protocol": "TCP"}, {"port": 53, "protocol": "UDP"}]));
     }
 }

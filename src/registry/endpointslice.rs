@@ -28,7 +28,7 @@ pub static ENDPOINTSLICES: ResourceDef = ResourceDef {
     row,
     field_labels: &[],
     field_value: meta_field_value,
-    default: no_defaults,
+    default,
     validate: no_validation,
 };
 
@@ -87,5 +87,33 @@ mod tests {
         let c = row(&slice, Timestamp::UNIX_EPOCH);
         assert_eq!(c[1..4], [json!("IPv4"), json!("80,https"), json!("10.0.0.1,10.0.0.2,10.0.0.3 + 1 more...")]);
         assert_eq!(row(&json!({}), Timestamp::UNIX_EPOCH)[2], json!("<unset>"));
+    }
+}
+
+/// SetDefaults_EndpointPort (name "", protocol TCP); `endpoints` and `ports` are lists Go
+/// writes as null when empty.
+fn default(obj: &mut Value) {
+    use super::defaulting::*;
+    let Some(root) = root(obj) else { return };
+    for port in items(root, "ports") {
+        default_ptr(port, "name", serde_json::json!(""));
+        default_ptr(port, "protocol", serde_json::json!("TCP"));
+    }
+    go_zero(root, &[("endpoints", Value::Null), ("ports", Value::Null)]);
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ports_get_a_name_and_protocol() {
+        let mut s = json!({"addressType": "IPv4", "endpoints": [{"addresses": ["10.0.0.1"]}], "ports": [{"port": 80}, {"name": "dns", "port": 53, "protocol": "UDP"}]});
+        default(&mut s);
+        assert_eq!(s["ports"], json!([{"port": 80, "name": "", "protocol": "TCP"}, {"name": "dns", "port": 53, "protocol": "UDP"}]));
+        let mut s = json!({"addressType": "IPv4"});
+        default(&mut s);
+        assert_eq!(s, json!({"addressType": "IPv4", "endpoints": null, "ports": null}));
     }
 }

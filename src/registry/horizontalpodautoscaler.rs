@@ -38,7 +38,7 @@ pub static HORIZONTALPODAUTOSCALERS_V2: ResourceDef = ResourceDef {
     row,
     field_labels: &[],
     field_value: meta_field_value,
-    default: no_defaults,
+    default: default_v2,
     validate: no_validation,
 };
 
@@ -70,7 +70,7 @@ pub static HORIZONTALPODAUTOSCALERS_V1: ResourceDef = ResourceDef {
     row: row_v1,
     field_labels: &[],
     field_value: meta_field_value,
-    default: no_defaults,
+    default: default_v1,
     validate: no_validation,
 };
 
@@ -933,5 +933,91 @@ mod tests {
             {"type": "Pods", "pods": {"metric": {"name": "qps"}, "target": {"type": "AverageValue", "averageValue": "10"}}}]}});
         assert_eq!(row(&v2, now)[2], json!("cpu: <unknown>/50%, memory: <unknown>/100Mi + 1 more..."));
         assert_eq!(row(&v2, now)[3], json!("<unset>"));
+    }
+}
+
+/// autoscaling/v2 SetDefaults_HorizontalPodAutoscaler: minReplicas 1, a CPU utilization
+/// target of 80% when no metric is given, and a given behavior filled with the default scaling
+/// rules. The status is Go's zero v2 status, reset on create as PrepareForCreate does.
+fn default_v2(obj: &mut Value) {
+    use super::defaulting::*;
+    let zero = [("currentMetrics", Value::Null), ("desiredReplicas", json!(0))];
+    if is_create(obj) {
+        reset_status(obj, json!({"currentMetrics": null, "desiredReplicas": 0}));
+    }
+    status_with_zero(obj, &zero);
+    let Some(spec) = root(obj).and_then(|r| child(r, "spec")) else { return };
+    default_ptr(spec, "minReplicas", json!(1));
+    if empty_collection(spec.get("metrics")) {
+        let cpu = json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": DEFAULT_CPU_UTILIZATION}}}]);
+        spec.insert("metrics".into(), cpu);
+    }
+    if let Some(behavior) = existing(spec, "behavior") {
+        let up = scaling_rules(behavior.get("scaleUp"), true);
+        let down = scaling_rules(behavior.get("scaleDown"), false);
+        behavior.insert("scaleUp".into(), up);
+        behavior.insert("scaleDown".into(), down);
+    }
+}
+
+/// GenerateHPAScaleUpRules / GenerateHPAScaleDownRules: the defaults with every field the
+/// user set copied over.
+fn scaling_rules(given: Option<&Value>, up: bool) -> Value {
+    let mut rules = if up {
+        json!({"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
+            {"type": "Pods", "value": 4, "periodSeconds": 15}, {"type": "Percent", "value": 100, "periodSeconds": 15}]})
+    } else {
+        json!({"selectPolicy": "Max", "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]})
+    };
+    if let (Some(given), Some(out)) = (given.and_then(Value::as_object), rules.as_object_mut()) {
+        for key in ["stabilizationWindowSeconds", "selectPolicy", "policies", "tolerance"] {
+            if let Some(v) = given.get(key).filter(|v| !v.is_null()) {
+                out.insert(key.into(), v.clone());
+            }
+        }
+    }
+    rules
+}
+
+/// autoscaling/v1 SetDefaults_HorizontalPodAutoscaler: minReplicas 1 (the 80% CPU default
+/// comes with the conversion to v2). The status is Go's zero v1 status, reset on create.
+fn default_v1(obj: &mut Value) {
+    use super::defaulting::*;
+    let zero = [("currentReplicas", json!(0)), ("desiredReplicas", json!(0))];
+    if is_create(obj) {
+        reset_status(obj, json!({"currentReplicas": 0, "desiredReplicas": 0}));
+    }
+    status_with_zero(obj, &zero);
+    let Some(spec) = root(obj).and_then(|r| child(r, "spec")) else { return };
+    default_ptr(spec, "minReplicas", json!(1));
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+
+    #[test]
+    fn hpa_defaults() {
+        let mut h = json!({"metadata": {"name": "web"}, "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web", "apiVersion": "apps/v1"}, "maxReplicas": 5},
+                           "status": {"currentReplicas": 3}});
+        default_v2(&mut h);
+        assert_eq!(h["spec"]["minReplicas"], 1);
+        assert_eq!(h["spec"]["metrics"][0]["resource"]["target"], json!({"type": "Utilization", "averageUtilization": 80}));
+        assert!(h["spec"].get("behavior").is_none(), "behavior is only filled when given");
+        assert_eq!(h["status"], json!({"currentMetrics": null, "desiredReplicas": 0}));
+        let mut h = json!({"spec": {"minReplicas": 2, "metrics": [{"type": "Pods"}], "behavior": {"scaleDown": {"stabilizationWindowSeconds": 60}}}});
+        default_v2(&mut h);
+        assert_eq!(h["spec"]["minReplicas"], 2);
+        assert_eq!(h["spec"]["metrics"], json!([{"type": "Pods"}]));
+        assert_eq!(
+            h["spec"]["behavior"],
+            json!({"scaleDown": {"stabilizationWindowSeconds": 60, "selectPolicy": "Max", "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]},
+                   "scaleUp": {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
+                       {"type": "Pods", "value": 4, "periodSeconds": 15}, {"type": "Percent", "value": 100, "periodSeconds": 15}]}})
+        );
+        let mut h = json!({"spec": {"maxReplicas": 3}});
+        default_v1(&mut h);
+        assert_eq!(h["spec"], json!({"maxReplicas": 3, "minReplicas": 1}));
+        assert_eq!(h["status"], json!({"currentReplicas": 0, "desiredReplicas": 0}));
     }
 }

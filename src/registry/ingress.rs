@@ -36,7 +36,7 @@ pub static INGRESSES: ResourceDef = ResourceDef {
     row: ingress_row,
     field_labels: &[],
     field_value: meta_field_value,
-    default: no_defaults,
+    default: default_ingress,
     validate: no_validation,
 };
 
@@ -62,7 +62,7 @@ pub static INGRESSCLASSES: ResourceDef = ResourceDef {
     row: ingress_class_row,
     field_labels: &[],
     field_value: meta_field_value,
-    default: no_defaults,
+    default: default_ingress_class,
     validate: no_validation,
 };
 
@@ -199,5 +199,42 @@ mod tests {
             ingress_class_row(&class, Timestamp::UNIX_EPOCH)[2],
             json!("IngressParameters.k8s.example.com/external-lb")
         );
+    }
+}
+
+/// Ingresses have no v1 defaults; the status is Go's zero IngressStatus
+/// (`loadBalancer: {}`), reset on create as PrepareForCreate does.
+fn default_ingress(obj: &mut Value) {
+    use super::defaulting::*;
+    use serde_json::json;
+    if is_create(obj) {
+        reset_status(obj, json!({"loadBalancer": {}}));
+    }
+    status_with_zero(obj, &[("loadBalancer", json!({}))]);
+}
+
+/// SetDefaults_IngressClass: parameters are cluster-scoped unless told otherwise.
+fn default_ingress_class(obj: &mut Value) {
+    use super::defaulting::*;
+    let Some(params) = root(obj).and_then(|r| existing(r, "spec")).and_then(|s| existing(s, "parameters")) else { return };
+    default_ptr(params, "scope", serde_json::json!("Cluster"));
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ingress_and_class_defaults() {
+        let mut ing = json!({"metadata": {"name": "i"}, "spec": {"rules": [{"host": "a"}]}, "status": {"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}}});
+        default_ingress(&mut ing);
+        assert_eq!(ing["status"], json!({"loadBalancer": {}}));
+        let mut class = json!({"spec": {"controller": "x/y", "parameters": {"kind": "K", "name": "n"}}});
+        default_ingress_class(&mut class);
+        assert_eq!(class["spec"]["parameters"]["scope"], "Cluster");
+        let mut class = json!({"spec": {"controller": "x/y"}});
+        default_ingress_class(&mut class);
+        assert_eq!(class, json!({"spec": {"controller": "x/y"}}));
     }
 }

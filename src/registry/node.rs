@@ -38,7 +38,7 @@ pub static NODES: ResourceDef = ResourceDef {
     row,
     field_labels: &["spec.unschedulable"],
     field_value,
-    default: no_defaults,
+    default,
     validate: no_validation,
 };
 
@@ -178,5 +178,41 @@ mod tests {
         assert_eq!(c[1], json!("Unknown"));
         assert_eq!(c[2], json!("<none>"));
         assert_eq!(c[7], json!("<unknown>"));
+    }
+}
+
+/// SetDefaults_NodeStatus (allocatable defaults to capacity); a new node drops
+/// spec.configSource, as the node strategy's PrepareForCreate does.
+fn default(obj: &mut Value) {
+    use super::defaulting::*;
+    let create = is_create(obj);
+    let Some(root) = root(obj) else { return };
+    if create {
+        if let Some(spec) = existing(root, "spec") {
+            spec.remove("configSource");
+        }
+    }
+    let Some(status) = existing(root, "status") else { return };
+    if unset(status.get("allocatable")) {
+        if let Some(capacity) = status.get("capacity").filter(|c| c.is_object()).cloned() {
+            status.insert("allocatable".into(), capacity);
+        }
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn allocatable_from_capacity() {
+        let mut n = json!({"spec": {"configSource": {}}, "status": {"capacity": {"cpu": "2", "pods": "110"}}});
+        default(&mut n);
+        assert_eq!(n["status"]["allocatable"], json!({"cpu": "2", "pods": "110"}));
+        assert!(n["spec"].get("configSource").is_none());
+        let mut n = json!({"status": {"capacity": {"cpu": "2"}, "allocatable": {"cpu": "1900m"}}});
+        default(&mut n);
+        assert_eq!(n["status"]["allocatable"], json!({"cpu": "1900m"}));
     }
 }

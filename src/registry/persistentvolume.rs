@@ -35,7 +35,7 @@ pub static PERSISTENTVOLUMES: ResourceDef = ResourceDef {
     row,
     field_labels: &[],
     field_value: meta_field_value,
-    default: no_defaults,
+    default,
     validate: no_validation,
 };
 
@@ -128,5 +128,59 @@ mod tests {
             ]
         );
         assert_eq!(c[10], json!("Filesystem"));
+    }
+}
+
+/// SetDefaults_PersistentVolume (Retain, Filesystem, phase Pending) and the volume sources'
+/// defaulters. On create the status is reset to Pending with the transition time, as
+/// PrepareForCreate does (PersistentVolumeLastPhaseTransitionTime is GA).
+fn default(obj: &mut Value) {
+    use super::defaulting::*;
+    use serde_json::json;
+    if is_create(obj) {
+        reset_status(obj, json!({"phase": "Pending", "lastPhaseTransitionTime": super::generic::now_rfc3339()}));
+    }
+    let Some(root) = root(obj) else { return };
+    if let Some(st) = child(root, "status") {
+        default_str(st, "phase", "Pending");
+    }
+    let Some(spec) = child(root, "spec") else { return };
+    default_str(spec, "persistentVolumeReclaimPolicy", "Retain");
+    default_ptr(spec, "volumeMode", json!("Filesystem"));
+    if let Some(s) = existing(spec, "hostPath") {
+        default_ptr(s, "type", json!(""));
+    }
+    if let Some(s) = existing(spec, "rbd") {
+        super::podspec::rbd(s);
+    }
+    if let Some(s) = existing(spec, "iscsi") {
+        default_str(s, "iscsiInterface", "default");
+    }
+    if let Some(s) = existing(spec, "azureDisk") {
+        super::podspec::azure_disk(s);
+    }
+    if let Some(s) = existing(spec, "scaleIO") {
+        super::podspec::scale_io(s);
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn persistent_volume_defaults() {
+        let mut pv = json!({"metadata": {"name": "pv"}, "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/data"}},
+                            "status": {"phase": "Bound"}});
+        default(&mut pv);
+        assert_eq!(pv["spec"]["persistentVolumeReclaimPolicy"], "Retain");
+        assert_eq!(pv["spec"]["volumeMode"], "Filesystem");
+        assert_eq!(pv["spec"]["hostPath"], json!({"path": "/data", "type": ""}));
+        assert_eq!(pv["status"]["phase"], "Pending");
+        assert!(pv["status"]["lastPhaseTransitionTime"].is_string());
+        let mut pv = json!({"metadata": {"resourceVersion": "9"}, "spec": {"persistentVolumeReclaimPolicy": "Delete"}, "status": {"phase": "Bound"}});
+        default(&mut pv);
+        assert_eq!((&pv["spec"]["persistentVolumeReclaimPolicy"], &pv["status"]["phase"]), (&json!("Delete"), &json!("Bound")));
     }
 }

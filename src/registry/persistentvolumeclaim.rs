@@ -35,7 +35,7 @@ pub static PERSISTENTVOLUMECLAIMS: ResourceDef = ResourceDef {
     row,
     field_labels: &[],
     field_value: meta_field_value,
-    default: no_defaults,
+    default,
     validate: no_validation,
 };
 
@@ -89,5 +89,42 @@ mod tests {
         let c = row(&bound, Timestamp::UNIX_EPOCH);
         assert_eq!(c[1..5], [json!("Bound"), json!("pv1"), json!("5Gi"), json!("RWO")]);
         assert_eq!(c[8], json!("Filesystem"));
+    }
+}
+
+/// SetDefaults_PersistentVolumeClaim (phase Pending) and _PersistentVolumeClaimSpec
+/// (Filesystem); `spec.resources` is a struct Go always writes. The status is reset on create,
+/// as PrepareForCreate does.
+fn default(obj: &mut Value) {
+    use super::defaulting::*;
+    use serde_json::json;
+    if is_create(obj) {
+        reset_status(obj, json!({}));
+    }
+    let Some(root) = root(obj) else { return };
+    if let Some(st) = child(root, "status") {
+        default_str(st, "phase", "Pending");
+    }
+    if let Some(spec) = child(root, "spec") {
+        super::podspec::default_claim_spec(spec);
+        child(spec, "resources");
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn claim_defaults() {
+        let mut pvc = json!({"metadata": {"name": "c"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+                             "status": {"phase": "Bound"}});
+        default(&mut pvc);
+        assert_eq!(pvc["spec"]["volumeMode"], "Filesystem");
+        assert_eq!(pvc["status"], json!({"phase": "Pending"}));
+        let mut pvc = json!({"metadata": {"resourceVersion": "2"}, "spec": {"volumeMode": "Block"}, "status": {"phase": "Bound"}});
+        default(&mut pvc);
+        assert_eq!((&pvc["spec"]["volumeMode"], &pvc["spec"]["resources"], &pvc["status"]["phase"]), (&json!("Block"), &json!({}), &json!("Bound")));
     }
 }

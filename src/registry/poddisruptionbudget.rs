@@ -34,7 +34,7 @@ pub static PODDISRUPTIONBUDGETS: ResourceDef = ResourceDef {
     row,
     field_labels: &[],
     field_value: meta_field_value,
-    default: no_defaults,
+    default,
     validate: no_validation,
 };
 
@@ -87,5 +87,35 @@ mod tests {
         assert_eq!(c[1..4], [json!("50%"), json!("N/A"), json!(1)]);
         let pdb = json!({"spec": {"maxUnavailable": 1}});
         assert_eq!(row(&pdb, Timestamp::UNIX_EPOCH)[1..3], [json!("N/A"), json!("1")]);
+    }
+}
+
+/// Pod disruption budgets have no v1 defaults; the status is Go's zero
+/// PodDisruptionBudgetStatus, reset on create as PrepareForCreate does.
+fn default(obj: &mut Value) {
+    use super::defaulting::*;
+    use serde_json::json;
+    let zero = [
+        ("disruptionsAllowed", json!(0)),
+        ("currentHealthy", json!(0)),
+        ("desiredHealthy", json!(0)),
+        ("expectedPods", json!(0)),
+    ];
+    if is_create(obj) {
+        reset_status(obj, json!({}));
+    }
+    status_with_zero(obj, &zero);
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn zero_status() {
+        let mut pdb = json!({"spec": {"minAvailable": 1}, "status": {"expectedPods": 5}});
+        default(&mut pdb);
+        assert_eq!(pdb["status"], json!({"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}));
     }
 }

@@ -28,7 +28,7 @@ pub static PRIORITYCLASSES: ResourceDef = ResourceDef {
     row,
     field_labels: &[],
     field_value: meta_field_value,
-    default: no_defaults,
+    default,
     validate: no_validation,
 };
 
@@ -89,5 +89,27 @@ mod tests {
         let c = row(&b[1], Timestamp::UNIX_EPOCH);
         assert_eq!(c[..3], [json!("system-cluster-critical"), json!(2000000000), json!(false)]);
         assert_eq!(c[4], json!("PreemptLowerPriority"));
+    }
+}
+
+/// SetDefaults_PriorityClass: PreemptLowerPriority.
+fn default(obj: &mut Value) {
+    if let Some(root) = obj.as_object_mut() {
+        super::defaulting::default_ptr(root, "preemptionPolicy", json!("PreemptLowerPriority"));
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+
+    #[test]
+    fn preemption_policy() {
+        let mut pc = json!({"value": 10});
+        default(&mut pc);
+        assert_eq!(pc["preemptionPolicy"], "PreemptLowerPriority");
+        let mut pc = json!({"value": 10, "preemptionPolicy": "Never"});
+        default(&mut pc);
+        assert_eq!(pc["preemptionPolicy"], "Never");
     }
 }

@@ -32,7 +32,7 @@ pub static CLUSTERROLEBINDINGS: ResourceDef = ResourceDef {
     row: binding_row,
     field_labels: &[],
     field_value: meta_field_value,
-    default: no_defaults,
+    default: default_binding,
     validate: no_validation,
 };
 
@@ -58,7 +58,7 @@ pub static CLUSTERROLES: ResourceDef = ResourceDef {
     row: default_row,
     field_labels: &[],
     field_value: meta_field_value,
-    default: no_defaults,
+    default: default_role,
     validate: no_validation,
 };
 
@@ -84,7 +84,7 @@ pub static ROLEBINDINGS: ResourceDef = ResourceDef {
     row: binding_row,
     field_labels: &[],
     field_value: meta_field_value,
-    default: no_defaults,
+    default: default_binding,
     validate: no_validation,
 };
 
@@ -110,7 +110,7 @@ pub static ROLES: ResourceDef = ResourceDef {
     row: default_row,
     field_labels: &[],
     field_value: meta_field_value,
-    default: no_defaults,
+    default: default_role,
     validate: no_validation,
 };
 
@@ -168,5 +168,50 @@ mod tests {
         let c = binding_row(&b, Timestamp::UNIX_EPOCH);
         assert_eq!(c[1], json!("ClusterRole/cluster-admin"));
         assert_eq!(c[3..6], [json!("alice, bob"), json!("system:masters"), json!("kube-system/default")]);
+    }
+}
+
+/// SetDefaults_RoleBinding / _ClusterRoleBinding (roleRef in rbac.authorization.k8s.io) and
+/// SetDefaults_Subject (users and groups in rbac.authorization.k8s.io).
+fn default_binding(obj: &mut Value) {
+    use super::defaulting::*;
+    const GROUP: &str = "rbac.authorization.k8s.io";
+    let Some(root) = root(obj) else { return };
+    if let Some(r) = child(root, "roleRef") {
+        default_str(r, "apiGroup", GROUP);
+    }
+    for s in items(root, "subjects") {
+        let kind = s.get("kind").and_then(Value::as_str).unwrap_or("");
+        if matches!(kind, "User" | "Group") {
+            default_str(s, "apiGroup", GROUP);
+        }
+    }
+}
+
+/// Roles have no defaults; `rules` is a list Go writes as null when there is none.
+fn default_role(obj: &mut Value) {
+    if let Some(root) = obj.as_object_mut() {
+        super::defaulting::go_zero(root, &[("rules", Value::Null)]);
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn binding_and_role_defaults() {
+        let mut b = json!({"roleRef": {"kind": "Role", "name": "r"}, "subjects": [
+            {"kind": "User", "name": "alice"}, {"kind": "Group", "name": "devs"},
+            {"kind": "ServiceAccount", "name": "sa", "namespace": "default"}]});
+        default_binding(&mut b);
+        assert_eq!(b["roleRef"]["apiGroup"], "rbac.authorization.k8s.io");
+        assert_eq!(b["subjects"][0]["apiGroup"], "rbac.authorization.k8s.io");
+        assert_eq!(b["subjects"][1]["apiGroup"], "rbac.authorization.k8s.io");
+        assert!(b["subjects"][2].get("apiGroup").is_none());
+        let mut r = json!({"metadata": {"name": "agg"}, "aggregationRule": {}});
+        default_role(&mut r);
+        assert!(r["rules"].is_null() && r.get("rules").is_some());
     }
 }

@@ -35,7 +35,7 @@ pub static RESOURCEQUOTAS: ResourceDef = ResourceDef {
     row,
     field_labels: &[],
     field_value: meta_field_value,
-    default: no_defaults,
+    default,
     validate: no_validation,
 };
 
@@ -81,5 +81,31 @@ mod tests {
         let cells = row(&rq, Timestamp::UNIX_EPOCH);
         assert_eq!(cells[1], json!("pods: 3/10, requests.cpu: 0/1"));
         assert_eq!(cells[2], json!("limits.cpu: 500m/2"));
+    }
+}
+
+/// Resource quotas have no v1 defaults; the status is reset on create, as PrepareForCreate
+/// does (the quota controller fills it).
+fn default(obj: &mut Value) {
+    use super::defaulting::*;
+    if is_create(obj) {
+        reset_status(obj, serde_json::json!({}));
+    }
+    status_with_zero(obj, &[]);
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn status_is_reset_on_create() {
+        let mut q = json!({"spec": {"hard": {"pods": "2"}}, "status": {"used": {"pods": "9"}}});
+        default(&mut q);
+        assert_eq!(q["status"], json!({}));
+        let mut q = json!({"metadata": {"resourceVersion": "1"}, "status": {"used": {"pods": "1"}}});
+        default(&mut q);
+        assert_eq!(q["status"], json!({"used": {"pods": "1"}}));
     }
 }

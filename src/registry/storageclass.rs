@@ -28,7 +28,7 @@ pub static STORAGECLASSES: ResourceDef = ResourceDef {
     row,
     field_labels: &[],
     field_value: meta_field_value,
-    default: no_defaults,
+    default,
     validate: no_validation,
 };
 
@@ -84,5 +84,29 @@ mod tests {
                 json!(false)
             ]
         );
+    }
+}
+
+/// SetDefaults_StorageClass: reclaimPolicy Delete, volumeBindingMode Immediate.
+fn default(obj: &mut Value) {
+    use super::defaulting::*;
+    let Some(root) = root(obj) else { return };
+    default_ptr(root, "reclaimPolicy", serde_json::json!("Delete"));
+    default_ptr(root, "volumeBindingMode", serde_json::json!("Immediate"));
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn class_defaults() {
+        let mut sc = json!({"provisioner": "x"});
+        default(&mut sc);
+        assert_eq!(sc, json!({"provisioner": "x", "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"}));
+        let mut sc = json!({"provisioner": "x", "reclaimPolicy": "Retain", "volumeBindingMode": "WaitForFirstConsumer"});
+        default(&mut sc);
+        assert_eq!((&sc["reclaimPolicy"], &sc["volumeBindingMode"]), (&json!("Retain"), &json!("WaitForFirstConsumer")));
     }
 }
