@@ -308,6 +308,64 @@ pub async fn ensure_service_cidr(store: &Store) -> Result<(), Error> {
     Ok(())
 }
 
+/// What one stored Service holds: its owner, cluster IP and node ports.
+pub struct Holding {
+    pub owner: Owner,
+    pub ip: Option<Ipv4Addr>,
+    pub node_ports: Vec<u16>,
+}
+
+/// Brings the records in line with what the stored Services hold, as upstream's repair loops
+/// do: a held value without a record gets one, a record of this allocator that no Service
+/// holds goes. Meant for startup, before the API serves: it does not guard against a create
+/// that has allocated but not yet stored its Service.
+pub async fn repair(store: &Store, holdings: &[Holding]) -> Result<(), Error> {
+    let mut ips: std::collections::HashMap<Ipv4Addr, &Owner> = std::collections::HashMap::new();
+    let mut ports: std::collections::HashMap<u16, &Owner> = std::collections::HashMap::new();
+    for h in holdings {
+        if let Some(ip) = h.ip {
+            ips.insert(ip, &h.owner);
+        }
+        for p in &h.node_ports {
+            ports.insert(*p, &h.owner);
+        }
+    }
+    for (ip, owner) in &ips {
+        if store.get(&ip_key(*ip))?.is_none() && claim(store, &ip_key(*ip), &ip_address_object(*ip, owner)).await? {
+            tracing::info!(%ip, namespace = %owner.namespace, name = %owner.name, "repaired a missing IPAddress");
+        }
+    }
+    for (port, owner) in &ports {
+        if store.get(&port_key(*port))?.is_none()
+            && claim(store, &port_key(*port), &node_port_record(*port, owner)).await?
+        {
+            tracing::info!(%port, namespace = %owner.namespace, name = %owner.name, "repaired a missing node port record");
+        }
+    }
+    for kv in store.list(IP_ADDRESS_PREFIX, None, 0)?.items {
+        let record: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
+        if record.pointer(&format!("/metadata/labels/{}", LABEL_MANAGED_BY.replace('/', "~1"))).and_then(Value::as_str)
+            != Some(MANAGED_BY)
+        {
+            continue;
+        }
+        let held = kv.key[IP_ADDRESS_PREFIX.len()..].parse::<Ipv4Addr>().ok().and_then(|ip| ips.get(&ip));
+        if !held.is_some_and(|owner| owner.owns(&record)) {
+            tracing::info!(key = %kv.key, "releasing an IPAddress no Service holds");
+            let _ = store.delete(&kv.key, Some(kv.mod_revision)).await;
+        }
+    }
+    for kv in store.list(NODE_PORT_PREFIX, None, 0)?.items {
+        let record: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
+        let held = kv.key[NODE_PORT_PREFIX.len()..].parse::<u16>().ok().and_then(|p| ports.get(&p));
+        if !held.is_some_and(|owner| owner.owns(&record)) {
+            tracing::info!(key = %kv.key, "releasing a node port no Service holds");
+            let _ = store.delete(&kv.key, Some(kv.mod_revision)).await;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,5 +475,25 @@ mod tests {
         let cidr: Value = serde_json::from_slice(&first.value).unwrap();
         assert_eq!(cidr["spec"]["cidrs"], json!(["10.43.0.0/16"]));
         assert_eq!(cidr["status"]["conditions"][0]["status"], "True");
+    }
+
+    #[tokio::test]
+    async fn repair_fills_missing_records_and_drops_leaked_ones() {
+        let s = store();
+        // Leaked by a crash between allocation and the Service's write.
+        allocate_ip(&s, Some(Ipv4Addr::new(10, 43, 5, 5)), &owner("gone")).await.unwrap();
+        allocate_node_port(&s, Some(30555), &owner("gone")).await.unwrap();
+        // Created by someone else (not this allocator): left alone.
+        s.create("/registry/ipaddresses/10.43.6.6", encode(&json!({"metadata": {"name": "10.43.6.6"}}))).await.unwrap();
+        let holdings =
+            [Holding { owner: owner("kept"), ip: Some(Ipv4Addr::new(10, 43, 0, 1)), node_ports: vec![31111] }];
+        repair(&s, &holdings).await.unwrap();
+        assert!(s.get("/registry/ipaddresses/10.43.0.1").unwrap().is_some());
+        assert!(s.get("/registry/servicenodeports/31111").unwrap().is_some());
+        assert!(s.get("/registry/ipaddresses/10.43.5.5").unwrap().is_none());
+        assert!(s.get("/registry/servicenodeports/30555").unwrap().is_none());
+        assert!(s.get("/registry/ipaddresses/10.43.6.6").unwrap().is_some());
+        let again = allocate_ip(&s, Some(Ipv4Addr::new(10, 43, 0, 1)), &owner("x")).await.unwrap_err();
+        assert!(matches!(again, Error::IpAllocated));
     }
 }

@@ -1517,6 +1517,18 @@ pub async fn after_delete(store: &Store, svc: &Value) {
     }
 }
 
+/// Repairs the allocator against every stored Service (see `allocator::repair`): for a data
+/// dir written before allocation existed, or after a crash between allocating and storing.
+/// Call once at startup, before the API serves.
+pub async fn repair_allocations(store: &Store) -> Result<()> {
+    let mut holdings = Vec::new();
+    for kv in store.list(&format!("{}/", SERVICES.storage_prefix), None, 0)?.items {
+        let Ok(svc) = serde_json::from_slice::<Value>(&kv.value) else { continue };
+        holdings.push(allocator::Holding { owner: owner_of(&svc), ip: held_ip(&svc), node_ports: held_ports(&svc) });
+    }
+    allocator::repair(store, &holdings).await.map_err(|e| store_failure(e, |e| format!("repairing allocations: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
