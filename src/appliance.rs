@@ -73,6 +73,9 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Runni
     let client_host = if api_addr.ip().is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { api_addr.ip() };
     let url = format!("https://{}", SocketAddr::new(client_host, api_addr.port()));
     bootstrap(&registry, api_addr).await?;
+    if let Err(e) = crate::registry::service::repair_allocations(registry.store()).await {
+        tracing::warn!(error = %e, "repairing service IP and node port allocations failed");
+    }
     // The kubeconfig appears only once the cluster behind it is usable.
     tls::write_kubeconfig(&config.kubeconfig, &url, &pki)?;
     if let Some(system) = config.system_kubeconfig() {

@@ -218,7 +218,9 @@ pub fn all() -> &'static [&'static ResourceDef] {
         // networking.k8s.io/v1
         &ingress::INGRESSCLASSES,
         &ingress::INGRESSES,
+        &ipaddress::IPADDRESSES,
         &networkpolicy::NETWORKPOLICIES,
+        &servicecidr::SERVICECIDRS,
         // policy/v1
         &poddisruptionbudget::PODDISRUPTIONBUDGETS,
         // rbac.authorization.k8s.io/v1

@@ -84,6 +84,8 @@ kinds! {
     "networking.k8s.io" "v1" "Ingress" => api::networking::v1::Ingress;
     "networking.k8s.io" "v1" "IngressClass" => api::networking::v1::IngressClass;
     "networking.k8s.io" "v1" "NetworkPolicy" => api::networking::v1::NetworkPolicy;
+    "networking.k8s.io" "v1" "IPAddress" => api::networking::v1::IPAddress;
+    "networking.k8s.io" "v1" "ServiceCIDR" => api::networking::v1::ServiceCIDR;
     "policy" "v1" "Eviction" => api::policy::v1::Eviction;
     "policy" "v1" "PodDisruptionBudget" => api::policy::v1::PodDisruptionBudget;
     "rbac.authorization.k8s.io" "v1" "ClusterRole" => api::rbac::v1::ClusterRole;
