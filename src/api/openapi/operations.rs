@@ -231,9 +231,14 @@ fn gv_camel(group: &str, version: &str) -> String {
     format!("{}{}", group_camel(group), upper_first(version))
 }
 
+/// The tag of a group's discovery operation: "core", "apps", "rbacAuthorization".
+pub fn group_tag(group: &str) -> String {
+    lower_first(&group_camel(group))
+}
+
 /// The tag upstream groups a group-version's operations under: "core_v1", "rbacAuthorization_v1".
 pub fn tag(group: &str, version: &str) -> String {
-    format!("{}_{}", lower_first(&group_camel(group)), version)
+    format!("{}_{}", group_tag(group), version)
 }
 
 /// "/api/v1" or "/apis/<group>/<version>".

@@ -255,8 +255,9 @@ fn path_item(m: &mut Msg, v: &Value) {
     extensions(m, 10, o);
 }
 
-/// Encodes a Swagger 2.0 JSON document as `openapi.v2.Document`.
-pub fn encode_v2(doc: &Value) -> Vec<u8> {
+/// Encodes a Swagger 2.0 JSON document as `openapi.v2.Document`; `definitions` are written
+/// after those of `doc` (the caller may keep them out of `doc` to avoid copying them).
+pub fn encode_v2<'a>(doc: &'a Value, definitions: impl IntoIterator<Item = (&'a str, &'a Value)>) -> Vec<u8> {
     let o = obj(doc);
     let mut m = Msg::default();
     m.str_of(1, o.get("swagger"));
@@ -285,9 +286,11 @@ pub fn encode_v2(doc: &Value) -> Vec<u8> {
             }
         });
     }
-    if let Some(Value::Object(defs)) = o.get("definitions") {
+    let own = o.get("definitions").and_then(Value::as_object).into_iter().flatten().map(|(k, v)| (k.as_str(), v));
+    let mut definitions = own.chain(definitions).peekable();
+    if definitions.peek().is_some() {
         m.msg(9, |d| {
-            for (name, s) in defs {
+            for (name, s) in definitions {
                 d.msg(1, |n| {
                     n.string(1, name);
                     n.msg(2, |x| schema(x, s));
@@ -340,7 +343,7 @@ mod tests {
     #[test]
     fn writes_proto3_wire_format() {
         // Document { swagger: "2.0", info: Info { title: "K", version: "v" } }
-        let b = encode_v2(&json!({"swagger": "2.0", "info": {"title": "K", "version": "v"}}));
+        let b = encode_v2(&json!({"swagger": "2.0", "info": {"title": "K", "version": "v"}}), []);
         assert_eq!(b, [0x0a, 3, b'2', b'.', b'0', 0x12, 6, 0x0a, 1, b'K', 0x12, 1, b'v']);
         // Schema { type: TypeItem { value: ["string"] }, vendor_extension: [x-a: "b"] }
         let mut m = Msg::default();

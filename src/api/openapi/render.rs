@@ -1,7 +1,12 @@
 //! Writes the operation model and the definitions as documents: one Swagger 2.0 document
 //! (`#/definitions/…` refs) and OpenAPI 3.0 documents (`#/components/schemas/…` refs, a
-//! `$ref` with siblings wrapped in `allOf` as kube-openapi does), with keys sorted.
+//! `$ref` with siblings wrapped in `allOf` as kube-openapi does), keys sorted as upstream
+//! writes them. Definitions are converted once and borrowed by every document that reaches
+//! them, so building all documents stays cheap.
 
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::operations::{Op, Param, PathItem, Payload, Type};
@@ -72,11 +77,14 @@ fn v2_payload(p: &Payload) -> Value {
 fn v2_op(op: &Op) -> Value {
     let mut params: Vec<Value> = Vec::new();
     if let Some((payload, required)) = &op.body {
-        let mut b = json!({"in": "body", "name": "body", "schema": v2_payload(payload)});
+        let mut b = Map::new();
+        b.insert("in".into(), json!("body"));
+        b.insert("name".into(), json!("body"));
         if *required {
-            b["required"] = json!(true);
+            b.insert("required".into(), json!(true));
         }
-        params.push(b);
+        b.insert("schema".into(), v2_payload(payload));
+        params.push(Value::Object(b));
     }
     params.extend(op.params.iter().map(v2_param));
     let mut responses = Map::new();
@@ -99,34 +107,60 @@ fn v2_op(op: &Op) -> Value {
     Value::Object(m)
 }
 
-fn v2_paths(paths: &[PathItem]) -> Map<String, Value> {
-    let mut out = Map::new();
-    for item in paths {
-        let mut m = Map::new();
-        for op in &item.ops {
-            m.insert(op.method.into(), v2_op(op));
-        }
-        if !item.params.is_empty() {
-            m.insert("parameters".into(), Value::Array(item.params.iter().map(v2_param).collect()));
-        }
-        out.insert(item.path.clone(), Value::Object(m));
+/// A path item: its operations by method and its shared parameters, keys sorted.
+fn path_item(item: &PathItem, op: impl Fn(&Op) -> Value, param: impl Fn(&Param) -> Value) -> Value {
+    let mut m: BTreeMap<&str, Value> = item.ops.iter().map(|o| (o.method, op(o))).collect();
+    if !item.params.is_empty() {
+        m.insert("parameters", Value::Array(item.params.iter().map(param).collect()));
     }
-    out
+    Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
 
-/// The Swagger 2.0 document: every path and every definition.
-pub fn v2_document(defs: &Definitions, paths: &[PathItem]) -> Value {
+/// The paths object, sorted by path.
+fn paths_object(paths: &[PathItem], item: impl Fn(&PathItem) -> Value) -> Map<String, Value> {
+    let sorted: BTreeMap<&str, &PathItem> = paths.iter().map(|p| (p.path.as_str(), p)).collect();
+    sorted.into_iter().map(|(k, p)| (k.to_string(), item(p))).collect()
+}
+
+/// The definitions `paths` reach, borrowed from `table`, by name.
+fn reached<'a>(defs: &Definitions, table: &'a Map<String, Value>, paths: &[PathItem]) -> BTreeMap<&'a str, &'a Value> {
     let names = schemas::closure(&defs.defs, paths_refs(paths));
-    let definitions: Map<String, Value> =
-        names.into_iter().filter_map(|n| defs.defs.get(&n).map(|s| (n.clone(), s.clone()))).collect();
-    schemas::sort_keys(json!({
-        "definitions": definitions,
-        "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
-        "paths": v2_paths(paths),
-        "security": [{"BearerToken": []}],
-        "securityDefinitions": bearer(),
-        "swagger": "2.0",
-    }))
+    names.iter().filter_map(|n| table.get_key_value(n.as_str())).map(|(k, v)| (k.as_str(), v)).collect()
+}
+
+#[derive(Serialize)]
+struct V2Document<'a> {
+    definitions: &'a BTreeMap<&'a str, &'a Value>,
+    info: Value,
+    paths: Map<String, Value>,
+    security: Value,
+    #[serde(rename = "securityDefinitions")]
+    security_definitions: Value,
+    swagger: &'static str,
+}
+
+/// The Swagger 2.0 document (every path, every definition they reach) as JSON and as
+/// gnostic protobuf.
+pub fn v2_document(defs: &Definitions, paths: &[PathItem]) -> (Vec<u8>, Vec<u8>) {
+    let definitions = reached(defs, &defs.defs, paths);
+    let doc = V2Document {
+        definitions: &definitions,
+        info: json!({"title": "Kubernetes", "version": KUBERNETES_VERSION}),
+        paths: paths_object(paths, |p| path_item(p, v2_op, v2_param)),
+        security: json!([{"BearerToken": []}]),
+        security_definitions: bearer(),
+        swagger: "2.0",
+    };
+    let json = serde_json::to_vec(&doc).unwrap_or_default();
+    let head = json!({
+        "info": doc.info,
+        "paths": doc.paths,
+        "security": doc.security,
+        "securityDefinitions": doc.security_definitions,
+        "swagger": doc.swagger,
+    });
+    let protobuf = super::proto::encode_v2(&head, definitions.iter().map(|(k, v)| (*k, *v)));
+    (json, protobuf)
 }
 
 // ---- OpenAPI 3.0 ----
@@ -201,11 +235,9 @@ fn v3_payload(p: &Payload) -> Value {
 }
 
 fn v3_content(types: &[&str], payload: &Payload) -> Value {
-    let mut m = Map::new();
-    for t in types {
-        m.insert((*t).into(), json!({"schema": v3_payload(payload)}));
-    }
-    Value::Object(m)
+    let mut sorted = types.to_vec();
+    sorted.sort_unstable();
+    Value::Object(sorted.into_iter().map(|t| (t.to_string(), json!({"schema": v3_payload(payload)}))).collect())
 }
 
 fn v3_op(op: &Op) -> Value {
@@ -236,31 +268,37 @@ fn v3_op(op: &Op) -> Value {
     Value::Object(m)
 }
 
-/// One OpenAPI 3.0 document: the given paths and the schemas they reach.
-pub fn v3_document(defs: &Definitions, paths: &[PathItem]) -> Value {
-    let mut p = Map::new();
-    for item in paths {
-        let mut m = Map::new();
-        for op in &item.ops {
-            m.insert(op.method.into(), v3_op(op));
-        }
-        if !item.params.is_empty() {
-            m.insert("parameters".into(), Value::Array(item.params.iter().map(v3_param).collect()));
-        }
-        p.insert(item.path.clone(), Value::Object(m));
-    }
-    let names = schemas::closure(&defs.defs, paths_refs(paths));
-    let components: Map<String, Value> = names
-        .into_iter()
-        .filter_map(|n| defs.defs.get(&n).map(|s| (n.clone(), scalar_union_v3(&n, schema_to_v3(s)))))
-        .collect();
-    schemas::sort_keys(json!({
-        "components": {"schemas": components, "securitySchemes": bearer()},
-        "info": {"title": "Kubernetes", "version": "unversioned"},
-        "openapi": "3.0.0",
-        "paths": p,
-        "security": [{"BearerToken": []}],
-    }))
+/// Every definition in OpenAPI 3.0 form, keys sorted: converted once for all documents.
+pub fn v3_definitions(defs: &Definitions) -> Map<String, Value> {
+    defs.defs.iter().map(|(n, s)| (n.clone(), schemas::sort_keys(scalar_union_v3(n, schema_to_v3(s))))).collect()
+}
+
+#[derive(Serialize)]
+struct V3Document<'a> {
+    components: V3Components<'a>,
+    info: Value,
+    openapi: &'static str,
+    paths: Map<String, Value>,
+    security: Value,
+}
+
+#[derive(Serialize)]
+struct V3Components<'a> {
+    schemas: BTreeMap<&'a str, &'a Value>,
+    #[serde(rename = "securitySchemes")]
+    security_schemes: Value,
+}
+
+/// One OpenAPI 3.0 document: the given paths and the schemas (from `v3_defs`) they reach.
+pub fn v3_document(defs: &Definitions, v3_defs: &Map<String, Value>, paths: &[PathItem]) -> Vec<u8> {
+    let doc = V3Document {
+        components: V3Components { schemas: reached(defs, v3_defs, paths), security_schemes: bearer() },
+        info: json!({"title": "Kubernetes", "version": "unversioned"}),
+        openapi: "3.0.0",
+        paths: paths_object(paths, |p| path_item(p, v3_op, v3_param)),
+        security: json!([{"BearerToken": []}]),
+    };
+    serde_json::to_vec(&doc).unwrap_or_default()
 }
 
 #[cfg(test)]
