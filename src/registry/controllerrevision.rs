@@ -30,7 +30,7 @@ pub static CONTROLLERREVISIONS: ResourceDef = ResourceDef {
     field_labels: &[],
     field_value: meta_field_value,
     default: no_defaults,
-    validate: no_validation,
+    validate,
 };
 
 static CONTROLLERREVISION_COLUMNS: &[Column] = &[
@@ -82,4 +82,21 @@ mod tests {
         assert_eq!(c[1..3], [json!("statefulset.apps/web"), json!(2)]);
         assert_eq!(row(&json!({}), Timestamp::UNIX_EPOCH)[1], json!("<none>"));
     }
+}
+
+use super::validation::{field, go, immutable, int_of, nonnegative, required, Path};
+
+/// ValidateControllerRevision(Update): data is required and never changes.
+fn validate(cr: &Value, old: Option<&Value>) -> Vec<super::FieldError> {
+    let mut errs = Vec::new();
+    if cr.get("data").is_none_or(Value::is_null) {
+        errs.push(required(&Path::new("data"), "data is mandatory"));
+    }
+    errs.extend(nonnegative(int_of(cr, "revision"), &Path::new("revision")));
+    if let Some(old) = old {
+        errs.extend(immutable(field(cr, "data"), field(old, "data"), &Path::new("data"), |v| {
+            go::structure("runtime.RawExtension", v)
+        }));
+    }
+    errs
 }

@@ -35,7 +35,7 @@ pub static DAEMONSETS: ResourceDef = ResourceDef {
     field_labels: &[],
     field_value: meta_field_value,
     default,
-    validate: no_validation,
+    validate,
 };
 
 static DS_COLUMNS: &[Column] = &[
@@ -120,5 +120,119 @@ mod default_tests {
         let mut ds = json!({"spec": {"updateStrategy": {"type": "OnDelete"}}});
         default(&mut ds);
         assert_eq!(ds["spec"]["updateStrategy"], json!({"type": "OnDelete"}));
+    }
+}
+
+use super::validation::{
+    as_selector, dedup, field, forbidden, go, immutable, int_of, int_or_percent_value, invalid, label_selector,
+    nonnegative, not_more_than_100_percent, not_supported, obj_of, pod_template_spec, positive_int_or_percent,
+    required, restart_always, selector_is_empty, selector_matches, selector_mismatch, str_of, Path, PodOpts,
+};
+
+/// ValidateDaemonSet / ValidateDaemonSetUpdate, then the strategy's check that
+/// `spec.selector` never changes (apps/v1).
+fn validate(ds: &Value, old: Option<&Value>) -> Vec<super::FieldError> {
+    let spec = obj_of(ds, "spec");
+    let sp = Path::new("spec");
+    let tpl = obj_of(spec, "template");
+    let tp = sp.child("template");
+    let sel = field(spec, "selector");
+    let mut errs = label_selector(sel, &sp.child("selector"));
+    if let Some(selector) = as_selector(sel) {
+        let tpl_labels = field(obj_of(tpl, "metadata"), "labels");
+        if !selector_matches(&selector, tpl_labels) {
+            errs.push(selector_mismatch(tpl_labels, &tp.child("metadata").child("labels")));
+        }
+    }
+    if sel.is_some_and(selector_is_empty) {
+        errs.push(invalid(&sp.child("selector"), go::label_selector(sel), "empty selector is invalid for daemonset"));
+    }
+    errs.extend(pod_template_spec(tpl, &tp, &PodOpts::default()));
+    errs.extend(restart_always(tpl, &tp));
+    if field(obj_of(tpl, "spec"), "activeDeadlineSeconds").is_some() {
+        errs.push(forbidden(
+            &tp.child("spec").child("activeDeadlineSeconds"),
+            "activeDeadlineSeconds in DaemonSet is not Supported",
+        ));
+    }
+    errs.extend(nonnegative(int_of(spec, "minReadySeconds"), &sp.child("minReadySeconds")));
+    errs.extend(nonnegative(int_of(spec, "templateGeneration"), &sp.child("templateGeneration")));
+    errs.extend(update_strategy(field(spec, "updateStrategy"), &sp.child("updateStrategy")));
+    errs.extend(nonnegative(int_of(spec, "revisionHistoryLimit"), &sp.child("revisionHistoryLimit")));
+    if let Some(old) = old {
+        errs.extend(immutable(sel, field(obj_of(old, "spec"), "selector"), &sp.child("selector"), go::label_selector));
+    }
+    dedup(errs)
+}
+
+/// ValidateDaemonSetUpdateStrategy (unset: RollingUpdate, maxUnavailable 1, maxSurge 0).
+fn update_strategy(st: Option<&Value>, path: &Path) -> Vec<super::FieldError> {
+    let st = st.unwrap_or(&Value::Null);
+    match str_of(st, "type") {
+        "OnDelete" => Vec::new(),
+        "RollingUpdate" | "" => {
+            let ru = obj_of(st, "rollingUpdate");
+            let (one, zero) = (Value::from(1), Value::from(0));
+            let mu = field(ru, "maxUnavailable").or(Some(&one));
+            let ms = field(ru, "maxSurge").or(Some(&zero));
+            let rp = path.child("rollingUpdate");
+            let mut errs = positive_int_or_percent(mu, &rp.child("maxUnavailable"));
+            errs.extend(positive_int_or_percent(ms, &rp.child("maxSurge")));
+            errs.extend(not_more_than_100_percent(mu, &rp.child("maxUnavailable")));
+            errs.extend(not_more_than_100_percent(ms, &rp.child("maxSurge")));
+            match (int_or_percent_value(mu) != 0, int_or_percent_value(ms) != 0) {
+                (true, true) => errs.push(invalid(
+                    &rp.child("maxSurge"),
+                    go::int_or_string(ms),
+                    "may not be set when maxUnavailable is non-zero",
+                )),
+                (false, false) => errs.push(required(&rp.child("maxUnavailable"), "cannot be 0 when maxSurge is 0")),
+                _ => {}
+            }
+            errs
+        }
+        other => {
+            let shown = format!(
+                "apps.DaemonSetUpdateStrategy{{Type:{}, RollingUpdate:{}}}",
+                go::str(other),
+                match field(st, "rollingUpdate") {
+                    Some(ru) => go::structure("&apps.RollingUpdateDaemonSet", Some(ru)),
+                    None => "(*apps.RollingUpdateDaemonSet)(nil)".into(),
+                }
+            );
+            vec![not_supported(path, shown, &["RollingUpdate", "OnDelete"])]
+        }
+    }
+}
+
+#[cfg(test)]
+mod validation_tests {
+    use super::*;
+    use crate::registry::validation::render;
+    use serde_json::json;
+
+    fn ds(spec: Value) -> Value {
+        json!({"metadata": {"name": "agent"}, "spec": spec})
+    }
+
+    #[test]
+    fn daemonset_rules() {
+        let ok = ds(json!({"selector": {"matchLabels": {"app": "a"}},
+            "template": {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "a", "image": "a"}]}}}));
+        assert!(validate(&ok, None).is_empty());
+        let bad = ds(json!({"selector": {"matchLabels": {"app": "a"}},
+            "template": {"metadata": {"labels": {"app": "b"}}, "spec": {"containers": [{"name": "a", "image": "a"}], "activeDeadlineSeconds": 5}},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 0}}}));
+        assert_eq!(render(&validate(&bad, None)), vec![
+            "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"b\"}: `selector` does not match template `labels`",
+            "spec.template.spec.activeDeadlineSeconds: Forbidden: activeDeadlineSeconds in DaemonSet is not Supported",
+            "spec.updateStrategy.rollingUpdate.maxUnavailable: Required value: cannot be 0 when maxSurge is 0",
+        ]);
+        let mut moved = ok.clone();
+        moved["spec"]["selector"] = json!({"matchLabels": {"app": "a", "tier": "x"}});
+        moved["spec"]["template"]["metadata"]["labels"] = json!({"app": "a", "tier": "x"});
+        assert_eq!(render(&validate(&moved, Some(&ok))), vec![
+            "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{\"app\":\"a\", \"tier\":\"x\"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable",
+        ]);
     }
 }

@@ -39,7 +39,7 @@ pub static DEPLOYMENTS: ResourceDef = ResourceDef {
     field_labels: &[],
     field_value: meta_field_value,
     default,
-    validate: no_validation,
+    validate,
 };
 
 static DEPLOYMENT_COLUMNS: &[Column] = &[
@@ -163,5 +163,179 @@ mod default_tests {
         let mut d = json!({"spec": {"strategy": {"rollingUpdate": {"maxSurge": 0}}}});
         default(&mut d);
         assert_eq!(d["spec"]["strategy"]["rollingUpdate"], json!({"maxSurge": 0, "maxUnavailable": "25%"}));
+    }
+}
+
+use super::validation::{
+    as_selector, dedup, field, forbidden, go, immutable, int_of, int_or_percent_value, invalid, label_selector,
+    nonnegative, not_more_than_100_percent, not_supported, obj_of, pod_template_for_replica_set,
+    positive_int_or_percent, required, selector_is_empty, str_of, Path,
+};
+
+/// ValidateDeployment / ValidateDeploymentUpdate, then the strategy's check that
+/// `spec.selector` never changes (apps/v1).
+fn validate(d: &Value, old: Option<&Value>) -> Vec<super::FieldError> {
+    let spec = obj_of(d, "spec");
+    let sp = Path::new("spec");
+    let mut errs = nonnegative(Some(int_of(spec, "replicas").unwrap_or(1)), &sp.child("replicas"));
+    let sel = field(spec, "selector");
+    match sel {
+        None => errs.push(required(&sp.child("selector"), "")),
+        Some(s) => {
+            errs.extend(label_selector(Some(s), &sp.child("selector")));
+            if selector_is_empty(s) {
+                errs.push(invalid(
+                    &sp.child("selector"),
+                    go::label_selector(Some(s)),
+                    "empty selector is invalid for deployment",
+                ));
+            }
+        }
+    }
+    match as_selector(sel) {
+        None => errs.push(invalid(&sp.child("selector"), go::label_selector(sel), "invalid label selector")),
+        Some(selector) => errs.extend(pod_template_for_replica_set(
+            obj_of(spec, "template"),
+            &selector,
+            &sp.child("template"),
+            "ReplicaSet",
+        )),
+    }
+    errs.extend(strategy(field(spec, "strategy"), &sp.child("strategy")));
+    let min_ready = int_of(spec, "minReadySeconds").unwrap_or(0);
+    errs.extend(nonnegative(Some(min_ready), &sp.child("minReadySeconds")));
+    errs.extend(nonnegative(int_of(spec, "revisionHistoryLimit"), &sp.child("revisionHistoryLimit")));
+    let pds = int_of(spec, "progressDeadlineSeconds").unwrap_or(600);
+    errs.extend(nonnegative(Some(pds), &sp.child("progressDeadlineSeconds")));
+    if pds <= min_ready {
+        errs.push(invalid(&sp.child("progressDeadlineSeconds"), go::int(pds), "must be greater than minReadySeconds"));
+    }
+    if let Some(old) = old {
+        errs.extend(immutable(sel, field(obj_of(old, "spec"), "selector"), &sp.child("selector"), go::label_selector));
+    }
+    dedup(errs)
+}
+
+/// ValidateDeploymentStrategy (an unset type is the default RollingUpdate, 25%/25%).
+fn strategy(st: Option<&Value>, path: &Path) -> Vec<super::FieldError> {
+    let st = st.unwrap_or(&Value::Null);
+    let ru = field(st, "rollingUpdate");
+    match str_of(st, "type") {
+        "Recreate" => match ru {
+            Some(_) => {
+                vec![forbidden(&path.child("rollingUpdate"), "may not be specified when strategy `type` is 'Recreate'")]
+            }
+            None => Vec::new(),
+        },
+        "RollingUpdate" | "" => {
+            let ru = ru.unwrap_or(&Value::Null);
+            let pct = Value::String("25%".into());
+            let max_unavailable = field(ru, "maxUnavailable").or(Some(&pct));
+            let max_surge = field(ru, "maxSurge").or(Some(&pct));
+            let rp = path.child("rollingUpdate");
+            let mut errs = positive_int_or_percent(max_unavailable, &rp.child("maxUnavailable"));
+            errs.extend(positive_int_or_percent(max_surge, &rp.child("maxSurge")));
+            if int_or_percent_value(max_unavailable) == 0 && int_or_percent_value(max_surge) == 0 {
+                errs.push(invalid(
+                    &rp.child("maxUnavailable"),
+                    go::int_or_string(max_unavailable),
+                    "may not be 0 when `maxSurge` is 0",
+                ));
+            }
+            errs.extend(not_more_than_100_percent(max_unavailable, &rp.child("maxUnavailable")));
+            errs
+        }
+        other => {
+            let ru_shown = if ru.is_some() {
+                go::structure("&apps.RollingUpdateDeployment", ru)
+            } else {
+                "(*apps.RollingUpdateDeployment)(nil)".to_string()
+            };
+            let shown = format!("apps.DeploymentStrategy{{Type:{}, RollingUpdate:{}}}", go::str(other), ru_shown);
+            vec![not_supported(path, shown, &["Recreate", "RollingUpdate"])]
+        }
+    }
+}
+
+#[cfg(test)]
+mod validation_tests {
+    use super::*;
+    use crate::registry::status::StatusError;
+    use crate::registry::validation::render;
+    use serde_json::json;
+
+    fn deployment(spec: Value) -> Value {
+        json!({"metadata": {"name": "web", "namespace": "default"}, "spec": spec})
+    }
+
+    fn web() -> Value {
+        deployment(json!({"selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}}))
+    }
+
+    #[test]
+    fn a_valid_deployment_passes() {
+        assert!(validate(&web(), None).is_empty());
+        assert!(validate(&web(), Some(&web())).is_empty());
+    }
+
+    #[test]
+    fn missing_selector_lists_every_error_as_the_apiserver_does() {
+        let d = deployment(json!({"template": {"metadata": {"labels": {"app": "x"}},
+            "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}}));
+        let errs = validate(&d, None);
+        assert_eq!(
+            StatusError::invalid(&DEPLOYMENTS, "web", &errs).message,
+            "Deployment.apps \"web\" is invalid: [spec.selector: Required value, spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"x\"}: `selector` does not match template `labels`]"
+        );
+    }
+
+    #[test]
+    fn template_problems() {
+        let d = deployment(json!({"replicas": -1, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "other"}}, "spec": {"containers": [], "restartPolicy": "Never"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 0}}}));
+        assert_eq!(render(&validate(&d, None)), vec![
+            "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+            "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"other\"}: `selector` does not match template `labels`",
+            "spec.template.spec.containers: Required value",
+            "spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\"",
+            "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}: may not be 0 when `maxSurge` is 0",
+        ]);
+        let empty =
+            deployment(json!({"selector": {}, "template": {"spec": {"containers": [{"name": "a", "image": "b"}]}}}));
+        assert_eq!(render(&validate(&empty, None)), vec![
+            "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: empty selector is invalid for deployment",
+        ]);
+        let bad_strategy = deployment(
+            json!({"selector": {"matchLabels": {"app": "web"}}, "strategy": {"type": "BlueGreen"},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "a", "image": "b"}]}}}),
+        );
+        assert_eq!(render(&validate(&bad_strategy, None)), vec![
+            "spec.strategy: Unsupported value: apps.DeploymentStrategy{Type:\"BlueGreen\", RollingUpdate:(*apps.RollingUpdateDeployment)(nil)}: supported values: \"Recreate\", \"RollingUpdate\"",
+        ]);
+    }
+
+    #[test]
+    fn the_selector_is_immutable() {
+        let mut changed = web();
+        changed["spec"]["selector"] = json!({"matchLabels": {"app": "web2"}});
+        changed["spec"]["template"]["metadata"]["labels"] = json!({"app": "web2"});
+        assert_eq!(render(&validate(&changed, Some(&web()))), vec![
+            "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{\"app\":\"web2\"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable",
+        ]);
+        let mut scaled = web();
+        scaled["spec"]["replicas"] = json!(5);
+        assert!(validate(&scaled, Some(&web())).is_empty());
+    }
+
+    #[test]
+    fn requests_may_not_exceed_limits() {
+        let mut d = web();
+        d["spec"]["template"]["spec"]["containers"][0]["resources"] =
+            json!({"limits": {"cpu": "100m"}, "requests": {"cpu": "0.2"}});
+        assert_eq!(render(&validate(&d, None)), vec![
+            "spec.template.spec.containers[0].resources.requests: Invalid value: \"200m\": must be less than or equal to cpu limit of 100m",
+        ]);
     }
 }

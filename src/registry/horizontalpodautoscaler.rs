@@ -39,7 +39,7 @@ pub static HORIZONTALPODAUTOSCALERS_V2: ResourceDef = ResourceDef {
     field_labels: &[],
     field_value: meta_field_value,
     default: default_v2,
-    validate: no_validation,
+    validate: validate_v2,
 };
 
 pub static HORIZONTALPODAUTOSCALERS_V1: ResourceDef = ResourceDef {
@@ -71,7 +71,7 @@ pub static HORIZONTALPODAUTOSCALERS_V1: ResourceDef = ResourceDef {
     field_labels: &[],
     field_value: meta_field_value,
     default: default_v1,
-    validate: no_validation,
+    validate: validate_v1,
 };
 
 static HPA_COLUMNS: &[Column] = &[
@@ -1019,5 +1019,189 @@ mod default_tests {
         default_v1(&mut h);
         assert_eq!(h["spec"], json!({"maxReplicas": 3, "minReplicas": 1}));
         assert_eq!(h["status"], json!({"currentReplicas": 0, "desiredReplicas": 0}));
+    }
+}
+
+use super::validation::{
+    field, forbidden, go, int_of, invalid, list_of, not_supported, obj_of, required, str_of, Path, Quantity,
+};
+
+/// ValidateHorizontalPodAutoscaler(Update) for autoscaling/v2 objects.
+fn validate_v2(hpa: &Value, _old: Option<&Value>) -> Vec<super::FieldError> {
+    check_hpa_spec(obj_of(hpa, "spec"), list_of(obj_of(hpa, "spec"), "metrics"))
+}
+
+/// autoscaling/v1 objects are validated as their v2 form: targetCPUUtilizationPercentage is
+/// the first metric's target (errors name the v2 field, as the apiserver's do).
+fn validate_v1(hpa: &Value, _old: Option<&Value>) -> Vec<super::FieldError> {
+    let spec = obj_of(hpa, "spec");
+    let metrics: Vec<Value> = match int_of(spec, "targetCPUUtilizationPercentage") {
+        Some(u) => vec![
+            serde_json::json!({"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": u}}}),
+        ],
+        None => Vec::new(),
+    };
+    check_hpa_spec(spec, &metrics)
+}
+
+/// validateHorizontalPodAutoscalerSpec (scale-to-zero off: minReplicas is at least 1).
+fn check_hpa_spec(spec: &Value, metrics: &[Value]) -> Vec<super::FieldError> {
+    let sp = Path::new("spec");
+    let mut errs = Vec::new();
+    let min = int_of(spec, "minReplicas");
+    let max = int_of(spec, "maxReplicas").unwrap_or(0);
+    if let Some(m) = min.filter(|&m| m < 1) {
+        errs.push(invalid(&sp.child("minReplicas"), go::int(m), "must be greater than or equal to 1"));
+    }
+    if max < 1 {
+        errs.push(invalid(&sp.child("maxReplicas"), go::int(max), "must be greater than 0"));
+    }
+    if min.is_some_and(|m| max < m) {
+        errs.push(invalid(&sp.child("maxReplicas"), go::int(max), "must be greater than or equal to `minReplicas`"));
+    }
+    let ref_errs = check_cross_version_ref(obj_of(spec, "scaleTargetRef"), &sp.child("scaleTargetRef"));
+    if !ref_errs.is_empty() {
+        errs.extend(ref_errs);
+        return errs;
+    }
+    for (i, m) in metrics.iter().enumerate() {
+        errs.extend(check_metric_spec(m, &sp.child("metrics").index(i)));
+    }
+    errs
+}
+
+/// ValidateCrossVersionObjectReference.
+fn check_cross_version_ref(r: &Value, path: &Path) -> Vec<super::FieldError> {
+    let mut errs = Vec::new();
+    for f in ["kind", "name"] {
+        let v = str_of(r, f);
+        if v.is_empty() {
+            errs.push(required(&path.child(f), ""));
+        } else {
+            for m in super::names::is_valid_path_segment_name(v) {
+                errs.push(invalid(&path.child(f), go::str(v), &m));
+            }
+        }
+    }
+    errs
+}
+
+const SOURCE_TYPES: &[&str] = &["ContainerResource", "External", "Object", "Pods", "Resource"];
+
+/// validateMetricSpec: the type names exactly one populated source.
+fn check_metric_spec(m: &Value, path: &Path) -> Vec<super::FieldError> {
+    let mut errs = Vec::new();
+    let t = str_of(m, "type");
+    if t.is_empty() {
+        errs.push(required(&path.child("type"), "must specify a metric source type"));
+    }
+    if !SOURCE_TYPES.contains(&t) {
+        errs.push(not_supported(&path.child("type"), go::str(t), SOURCE_TYPES));
+    }
+    let mut present: Vec<&str> = Vec::new();
+    for key in ["object", "pods", "resource", "containerResource", "external"] {
+        if let Some(src) = field(m, key) {
+            present.push(key);
+            if present.len() == 1 && (key == "resource" || key == "containerResource") {
+                errs.extend(check_resource_source(src, &path.child(key), key == "containerResource"));
+            } else if present.len() == 1 {
+                errs.extend(check_metric_target(obj_of(src, "target"), &path.child(key).child("target")));
+            }
+        }
+    }
+    let expected = match t {
+        "Object" => "object",
+        "Pods" => "pods",
+        "Resource" => "resource",
+        "ContainerResource" => "containerResource",
+        "External" => "external",
+        _ => "",
+    };
+    if !expected.is_empty() && !present.contains(&expected) {
+        errs.push(required(&path.child(expected), "must populate information for the given metric source"));
+    }
+    if present.len() != 1 {
+        for key in present.iter().filter(|k| **k != expected) {
+            errs.push(forbidden(&path.child(key), "must populate the given metric source only"));
+        }
+    }
+    errs
+}
+
+fn check_resource_source(src: &Value, path: &Path, container: bool) -> Vec<super::FieldError> {
+    let mut errs = Vec::new();
+    if str_of(src, "name").is_empty() {
+        errs.push(required(&path.child("name"), "must specify a resource name"));
+    }
+    if container && str_of(src, "container").is_empty() {
+        errs.push(required(&path.child("container"), "must specify a container"));
+    }
+    let target = obj_of(src, "target");
+    let tp = path.child("target");
+    errs.extend(check_metric_target(target, &tp));
+    let (util, avg) = (field(target, "averageUtilization"), field(target, "averageValue"));
+    if util.is_none() && avg.is_none() {
+        errs.push(required(
+            &tp.child("averageUtilization"),
+            "must set either a target raw value or a target utilization",
+        ));
+    }
+    if util.is_some() && avg.is_some() {
+        errs.push(forbidden(&tp.child("averageValue"), "may not set both a target raw value and a target utilization"));
+    }
+    errs
+}
+
+/// validateMetricTarget.
+fn check_metric_target(t: &Value, path: &Path) -> Vec<super::FieldError> {
+    let mut errs = Vec::new();
+    let ty = str_of(t, "type");
+    if ty.is_empty() {
+        errs.push(required(&path.child("type"), "must specify a metric target type"));
+    }
+    if !["Utilization", "Value", "AverageValue"].contains(&ty) {
+        errs.push(invalid(&path.child("type"), go::str(ty), "must be either Utilization, Value, or AverageValue"));
+    }
+    for f in ["value", "averageValue"] {
+        if let Some(v) = field(t, f) {
+            if Quantity::from_json(v).map_or(true, |q| q.sign() != 1) {
+                errs.push(invalid(&path.child(f), go::structure("resource.Quantity", Some(v)), "must be positive"));
+            }
+        }
+    }
+    if let Some(u) = int_of(t, "averageUtilization").filter(|&u| u < 1) {
+        errs.push(invalid(&path.child("averageUtilization"), go::int(u), "must be greater than 0"));
+    }
+    errs
+}
+
+#[cfg(test)]
+mod validation_tests {
+    use super::*;
+    use crate::registry::validation::render;
+    use serde_json::json;
+
+    #[test]
+    fn replica_bounds_and_targets() {
+        let v2 = json!({"spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "minReplicas": 0, "maxReplicas": 0,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 0}}}]}});
+        assert_eq!(
+            render(&validate_v2(&v2, None)),
+            vec![
+                "spec.minReplicas: Invalid value: 0: must be greater than or equal to 1",
+                "spec.maxReplicas: Invalid value: 0: must be greater than 0",
+                "spec.metrics[0].resource.target.averageUtilization: Invalid value: 0: must be greater than 0",
+            ]
+        );
+        let v1 = json!({"spec": {"scaleTargetRef": {"name": "web"}, "minReplicas": 3, "maxReplicas": 2}});
+        assert_eq!(
+            render(&validate_v1(&v1, None)),
+            vec![
+                "spec.maxReplicas: Invalid value: 2: must be greater than or equal to `minReplicas`",
+                "spec.scaleTargetRef.kind: Required value",
+            ]
+        );
+        let ok = json!({"spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web", "apiVersion": "apps/v1"}, "maxReplicas": 3, "targetCPUUtilizationPercentage": 80}});
+        assert!(validate_v1(&ok, None).is_empty());
     }
 }

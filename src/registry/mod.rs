@@ -145,6 +145,7 @@ pub mod defaulting;
 pub mod names;
 pub mod podspec;
 pub mod selector;
+pub mod validation;
 
 // One module per built-in kind (or small group of kinds).
 pub mod configmap;

@@ -33,7 +33,7 @@ pub static NAMESPACES: ResourceDef = ResourceDef {
     field_labels: &["status.phase"],
     field_value,
     default,
-    validate: no_validation,
+    validate,
 };
 
 static NAMESPACE_COLUMNS: &[Column] = &[
@@ -118,5 +118,42 @@ fn default(obj: &mut Value) {
         if st.get("phase").and_then(Value::as_str).is_none_or(str::is_empty) {
             st.insert("phase".into(), json!("Active"));
         }
+    }
+}
+
+use super::validation::{go, invalid, list_of, obj_of, qualified_name, str_of, Path};
+
+/// ValidateNamespace (spec.finalizers) and, on update, the name that never changes.
+fn validate(ns: &Value, old: Option<&Value>) -> Vec<super::FieldError> {
+    let mut errs = Vec::new();
+    let fp = Path::new("spec").child("finalizers");
+    for f in list_of(obj_of(ns, "spec"), "finalizers") {
+        let f = f.as_str().unwrap_or("");
+        errs.extend(qualified_name(f, &fp));
+        if !f.contains('/') && !["kubernetes", "orphan", "foregroundDeletion"].contains(&f) {
+            errs.push(invalid(&fp, go::str(f), "name is neither a standard finalizer name nor is it fully qualified"));
+        }
+    }
+    if let Some(old) = old {
+        let (name, old_name) = (str_of(obj_of(ns, "metadata"), "name"), str_of(obj_of(old, "metadata"), "name"));
+        if name != old_name {
+            errs.push(invalid(&Path::new("metadata").child("name"), go::str(name), "field is immutable"));
+        }
+    }
+    errs
+}
+
+#[cfg(test)]
+mod validation_tests {
+    use super::*;
+    use crate::registry::validation::render;
+    use serde_json::json;
+
+    #[test]
+    fn finalizers_must_be_standard_or_qualified() {
+        assert!(validate(&json!({"spec": {"finalizers": ["kubernetes", "example.com/x"]}}), None).is_empty());
+        assert_eq!(render(&validate(&json!({"spec": {"finalizers": ["mine"]}}), None)), vec![
+            "spec.finalizers: Invalid value: \"mine\": name is neither a standard finalizer name nor is it fully qualified",
+        ]);
     }
 }

@@ -36,7 +36,7 @@ pub static PERSISTENTVOLUMECLAIMS: ResourceDef = ResourceDef {
     field_labels: &[],
     field_value: meta_field_value,
     default,
-    validate: no_validation,
+    validate,
 };
 
 static PVC_COLUMNS: &[Column] = &[
@@ -126,5 +126,121 @@ mod default_tests {
         let mut pvc = json!({"metadata": {"resourceVersion": "2"}, "spec": {"volumeMode": "Block"}, "status": {"phase": "Bound"}});
         default(&mut pvc);
         assert_eq!((&pvc["spec"]["volumeMode"], &pvc["spec"]["resources"], &pvc["status"]["phase"]), (&json!("Block"), &json!({}), &json!("Bound")));
+    }
+}
+
+use super::validation::{
+    dns1123_subdomain, field, forbidden, go, invalid, label_selector, list_of, map_of, not_supported, obj_of,
+    quantity_at, required, resource_quantity_value, semantic_eq, str_of, Path,
+};
+
+const ACCESS_MODES: &[&str] = &["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"];
+
+/// ValidatePersistentVolumeClaim, and on update the rule that a claim's spec is fixed except
+/// its storage request (once bound) and a first volumeName.
+fn validate(pvc: &Value, old: Option<&Value>) -> Vec<super::FieldError> {
+    let spec = obj_of(pvc, "spec");
+    let sp = Path::new("spec");
+    let mut errs = Vec::new();
+    let modes = list_of(spec, "accessModes");
+    if modes.is_empty() {
+        errs.push(required(&sp.child("accessModes"), "at least 1 access mode is required"));
+    }
+    errs.extend(label_selector(field(spec, "selector"), &sp.child("selector")));
+    let (mut rwop, mut other) = (false, false);
+    for m in modes {
+        let m = m.as_str().unwrap_or("");
+        if !ACCESS_MODES.contains(&m) {
+            errs.push(not_supported(&sp.child("accessModes"), go::str(m), ACCESS_MODES));
+        } else if m == "ReadWriteOncePod" {
+            rwop = true;
+        } else {
+            other = true;
+        }
+    }
+    if rwop && other {
+        errs.push(forbidden(&sp.child("accessModes"), "may not use ReadWriteOncePod with other access modes"));
+    }
+    let storage_path = sp.child("resources").key("storage");
+    match map_of(obj_of(spec, "resources"), "requests").get("storage") {
+        None => errs.push(required(&storage_path, "")),
+        Some(v) => match quantity_at(v, &storage_path) {
+            Err(e) => errs.push(e),
+            Ok(q) if q.sign() != 1 => {
+                errs.push(invalid(&storage_path, go::str(&q.canonical()), "must be greater than zero"))
+            }
+            Ok(q) => errs.extend(resource_quantity_value("storage", &q, &storage_path)),
+        },
+    }
+    let class = str_of(spec, "storageClassName");
+    if !class.is_empty() {
+        errs.extend(dns1123_subdomain(class, &sp.child("storageClassName")));
+    }
+    if let Some(mode) = spec.get("volumeMode").and_then(Value::as_str) {
+        if mode != "Block" && mode != "Filesystem" {
+            errs.push(not_supported(&sp.child("volumeMode"), go::str(mode), &["Block", "Filesystem"]));
+        }
+    }
+    if let Some(old) = old {
+        let old_spec = obj_of(old, "spec");
+        let mut new_spec = spec.clone();
+        let bound = str_of(obj_of(pvc, "status"), "phase") == "Bound";
+        if let Some(m) = new_spec.as_object_mut() {
+            if str_of(old_spec, "volumeName").is_empty() {
+                match old_spec.get("volumeName") {
+                    Some(v) => m.insert("volumeName".into(), v.clone()),
+                    None => m.remove("volumeName"),
+                };
+            }
+            if bound {
+                let old_storage = old_spec.pointer("/resources/requests/storage").cloned();
+                if let Some(req) =
+                    m.get_mut("resources").and_then(|r| r.get_mut("requests")).and_then(Value::as_object_mut)
+                {
+                    match old_storage {
+                        Some(v) => req.insert("storage".into(), v),
+                        None => req.remove("storage"),
+                    };
+                }
+                match old_spec.get("volumeAttributesClassName") {
+                    Some(v) => m.insert("volumeAttributesClassName".into(), v.clone()),
+                    None => m.remove("volumeAttributesClassName"),
+                };
+            }
+        }
+        if !semantic_eq(Some(&new_spec), Some(old_spec)) {
+            errs.push(forbidden(
+                &sp,
+                "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims",
+            ));
+        }
+    }
+    errs
+}
+
+#[cfg(test)]
+mod validation_tests {
+    use super::*;
+    use crate::registry::validation::render;
+    use serde_json::json;
+
+    #[test]
+    fn claims() {
+        assert_eq!(
+            render(&validate(&json!({"spec": {}}), None)),
+            vec![
+                "spec.accessModes: Required value: at least 1 access mode is required",
+                "spec.resources[storage]: Required value",
+            ]
+        );
+        let ok = json!({"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}});
+        assert!(validate(&ok, None).is_empty());
+        let mut bigger = ok.clone();
+        bigger["spec"]["resources"]["requests"]["storage"] = json!("2Gi");
+        assert_eq!(render(&validate(&bigger, Some(&ok))), vec![
+            "spec: Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims",
+        ]);
+        bigger["status"] = json!({"phase": "Bound"});
+        assert!(validate(&bigger, Some(&ok)).is_empty());
     }
 }

@@ -68,7 +68,7 @@ pub static PODS: ResourceDef = ResourceDef {
     ],
     field_value,
     default,
-    validate: no_validation,
+    validate,
 };
 
 static POD_COLUMNS: &[Column] = &[
@@ -544,5 +544,294 @@ mod qos_tests {
         let mixed = json!({"spec": {"containers": [{"name": "n", "resources": {"requests": {"cpu": "0.2", "memory": "128Mi"}, "limits": {"cpu": "200m", "memory": "134217728"}}}]}});
         assert_eq!(qos_class(&mixed), "Guaranteed");
         assert_eq!(parse_quantity("1Gi"), Some(1073741824.0));
+    }
+}
+
+use super::validation::{
+    forbidden, go, inclusive_range, int_of, invalid, list_of, obj_of, pod_spec, required, semantic_eq, str_of,
+    tolerations, Path, PodOpts,
+};
+
+/// ValidatePodCreate and ValidatePodUpdate (metadata is checked generically). The binding
+/// and ephemeralcontainers subresources write through the same update path, so setting
+/// `spec.nodeName` once and adding ephemeral containers pass here.
+fn validate(pod: &Value, old: Option<&Value>) -> Vec<super::FieldError> {
+    let spec = obj_of(pod, "spec");
+    let sp = Path::new("spec");
+    let mut errs = pod_spec(spec, &sp, &PodOpts { is_pod: true, ..Default::default() });
+    match old {
+        None => {
+            if !list_of(spec, "ephemeralContainers").is_empty() {
+                errs.push(forbidden(&sp.child("ephemeralContainers"), "cannot be set on create"));
+            }
+            if !str_of(spec, "nodeName").is_empty() && !list_of(spec, "schedulingGates").is_empty() {
+                errs.push(forbidden(
+                    &sp.child("nodeName"),
+                    "cannot be set until all schedulingGates have been cleared",
+                ));
+            }
+        }
+        Some(old) => errs.extend(validate_pod_update(spec, obj_of(old, "spec"), &sp)),
+    }
+    errs
+}
+
+/// The fields ValidatePodUpdate lets change, as its Forbidden message lists them.
+const UPDATABLE_POD_SPEC_FIELDS: &str = "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
+
+/// ValidatePodUpdate's spec rules: only images, activeDeadlineSeconds (down), tolerations
+/// (additions), scheduling gates (removals) and a negative grace period (to 1) may change.
+fn validate_pod_update(new: &Value, old: &Value, sp: &Path) -> Vec<super::FieldError> {
+    let mut errs = Vec::new();
+    for list in ["containers", "initContainers"] {
+        let (n, o) = (list_of(new, list), list_of(old, list));
+        if n.len() != o.len() {
+            errs.push(forbidden(&sp.child(list), "pod updates may not add or remove containers"));
+            return errs;
+        }
+        for (i, c) in n.iter().enumerate() {
+            let image = str_of(c, "image");
+            if image.is_empty() {
+                errs.push(required(&sp.child(list).index(i).child("image"), ""));
+            }
+            if image.trim() != image {
+                errs.push(invalid(
+                    &sp.child(list).index(i).child("image"),
+                    go::str(image),
+                    "must not have leading or trailing whitespace",
+                ));
+            }
+        }
+    }
+    let ads_path = sp.child("activeDeadlineSeconds");
+    match (int_of(new, "activeDeadlineSeconds"), int_of(old, "activeDeadlineSeconds")) {
+        (Some(n), o) => {
+            if !(0..=i32::MAX as i64).contains(&n) {
+                errs.push(invalid(&ads_path, go::int(n), &inclusive_range(0, i32::MAX as i64)));
+                return errs;
+            }
+            if o.is_some_and(|o| o < n) {
+                errs.push(invalid(&ads_path, go::int(n), "must be less than or equal to previous value"));
+                return errs;
+            }
+        }
+        (None, Some(_)) => {
+            errs.push(invalid(&ads_path, go::null(), "must not update from a positive integer to nil value"))
+        }
+        (None, None) => {}
+    }
+    // validateOnlyAddedTolerations.
+    let (new_tol, old_tol) = (list_of(new, "tolerations"), list_of(old, "tolerations"));
+    let same_but_seconds = |a: &Value, b: &Value| {
+        let strip = |v: &Value| {
+            let mut v = v.clone();
+            if let Some(m) = v.as_object_mut() {
+                m.remove("tolerationSeconds");
+            }
+            v
+        };
+        semantic_eq(Some(&strip(a)), Some(&strip(b)))
+    };
+    if old_tol.iter().any(|o| !new_tol.iter().any(|n| same_but_seconds(o, n))) {
+        errs.push(forbidden(
+            &sp.child("tolerations"),
+            "existing toleration can not be modified except its tolerationSeconds",
+        ));
+    } else {
+        errs.extend(tolerations(new_tol, &sp.child("tolerations")));
+    }
+    // validateOnlyDeletedSchedulingGates.
+    let old_gates: Vec<&str> = list_of(old, "schedulingGates").iter().map(|g| str_of(g, "name")).collect();
+    for (i, g) in list_of(new, "schedulingGates").iter().enumerate() {
+        let name = str_of(g, "name");
+        if !old_gates.contains(&name) {
+            errs.push(forbidden(
+                &sp.child("schedulingGates").index(i).child("name"),
+                &format!("only deletion is allowed, but found new scheduling gate '{name}'"),
+            ));
+        }
+    }
+    // Existing ephemeral containers may not change (ValidatePodEphemeralContainersUpdate).
+    let new_ec = list_of(new, "ephemeralContainers");
+    for o in list_of(old, "ephemeralContainers") {
+        let name = str_of(o, "name");
+        match new_ec.iter().find(|n| str_of(n, "name") == name) {
+            None => errs.push(forbidden(
+                &sp.child("ephemeralContainers"),
+                &format!("existing ephemeral containers {} may not be removed\n", go::str(name)),
+            )),
+            Some(n) if !semantic_eq(Some(n), Some(o)) => errs.push(forbidden(
+                &sp.child("ephemeralContainers"),
+                &format!("existing ephemeral containers {} may not be changed\n", go::str(name)),
+            )),
+            Some(_) => {}
+        }
+    }
+    if semantic_eq(Some(new), Some(old)) {
+        return errs;
+    }
+    // Take the updatable fields from the old spec; whatever still differs is forbidden.
+    let mut munged = new.clone();
+    if let Some(m) = munged.as_object_mut() {
+        for list in ["containers", "initContainers"] {
+            if let Some(Value::Array(cs)) = m.get_mut(list) {
+                for (c, o) in cs.iter_mut().zip(list_of(old, list)) {
+                    if let Some(c) = c.as_object_mut() {
+                        match o.get("image") {
+                            Some(img) => c.insert("image".into(), img.clone()),
+                            None => c.remove("image"),
+                        };
+                    }
+                }
+            }
+        }
+        for f in ["activeDeadlineSeconds", "schedulingGates", "tolerations", "ephemeralContainers"] {
+            match old.get(f) {
+                Some(v) => m.insert(f.into(), v.clone()),
+                None => m.remove(f),
+            };
+        }
+        let grace = |v: &Value| int_of(v, "terminationGracePeriodSeconds");
+        if grace(old).is_some_and(|g| g < 0) && grace(new) == Some(1) {
+            m.insert("terminationGracePeriodSeconds".into(), old["terminationGracePeriodSeconds"].clone());
+        }
+        // Binding a pod to a node (the binding subresource) sets nodeName once.
+        if str_of(old, "nodeName").is_empty() && !str_of(new, "nodeName").is_empty() {
+            match old.get("nodeName") {
+                Some(v) => m.insert("nodeName".into(), v.clone()),
+                None => m.remove("nodeName"),
+            };
+        }
+    }
+    if !semantic_eq(Some(&munged), Some(old)) {
+        errs.push(forbidden(
+            sp,
+            &format!(
+                "pod updates may not change fields other than {UPDATABLE_POD_SPEC_FIELDS}\n{}",
+                spec_diff(old, &munged)
+            ),
+        ));
+    }
+    errs
+}
+
+/// A short `cmp.Diff`-like rendering of what changed between two PodSpecs: one `-`/`+` pair
+/// per top-level field, with Go field names and JSON values.
+fn spec_diff(old: &Value, new: &Value) -> String {
+    let (om, nm) = (old.as_object(), new.as_object());
+    let mut keys: Vec<&String> = om.map(|m| m.keys().collect()).unwrap_or_default();
+    for k in nm.map(|m| m.keys().collect::<Vec<_>>()).unwrap_or_default() {
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    let mut out = String::from("  core.PodSpec{\n");
+    for k in keys {
+        let (o, n) = (old.get(k), new.get(k));
+        if semantic_eq(o, n) {
+            continue;
+        }
+        let mut name: Vec<char> = k.chars().collect();
+        if let Some(c) = name.first_mut() {
+            *c = c.to_ascii_uppercase();
+        }
+        let name: String = name.into_iter().collect();
+        let show = |v: Option<&Value>| v.filter(|v| !v.is_null()).map_or_else(|| "nil".to_string(), Value::to_string);
+        out.push_str(&format!("- \t{name}: {},\n", show(o)));
+        out.push_str(&format!("+ \t{name}: {},\n", show(n)));
+    }
+    out.push_str("  }\n");
+    out
+}
+
+#[cfg(test)]
+mod validation_tests {
+    use super::*;
+    use crate::registry::validation::render;
+    use serde_json::json;
+
+    fn pod(spec: Value) -> Value {
+        json!({"metadata": {"name": "p", "namespace": "default"}, "spec": spec})
+    }
+
+    fn nginx() -> Value {
+        pod(
+            json!({"containers": [{"name": "nginx", "image": "nginx", "command": ["nginx"]}], "restartPolicy": "Always",
+            "tolerations": [{"key": "k", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]}),
+        )
+    }
+
+    #[test]
+    fn containers_are_required() {
+        assert_eq!(render(&validate(&pod(json!({})), None)), vec!["spec.containers: Required value"]);
+        assert_eq!(
+            render(&validate(&pod(json!({"containers": [{}]})), None)),
+            vec!["spec.containers[0].name: Required value", "spec.containers[0].image: Required value",]
+        );
+        assert_eq!(
+            render(&validate(&pod(json!({"containers": [{"name": "a", "image": " nginx"}]})), None)),
+            vec!["spec.containers[0].image: Invalid value: \" nginx\": must not have leading or trailing whitespace",]
+        );
+        assert_eq!(
+            render(&validate(
+                &pod(
+                    json!({"containers": [{"name": "a", "image": "b"}], "ephemeralContainers": [{"name": "e", "image": "b"}]})
+                ),
+                None
+            )),
+            vec!["spec.ephemeralContainers: Forbidden: cannot be set on create"]
+        );
+    }
+
+    #[test]
+    fn only_images_deadlines_tolerations_and_binding_may_change() {
+        let old = nginx();
+        let mut image = old.clone();
+        image["spec"]["containers"][0]["image"] = json!("nginx:1.27");
+        assert!(validate(&image, Some(&old)).is_empty());
+        let mut bound = old.clone();
+        bound["spec"]["nodeName"] = json!("node-1");
+        assert!(validate(&bound, Some(&old)).is_empty());
+        let mut more_tolerations = old.clone();
+        more_tolerations["spec"]["tolerations"] = json!([{"key": "k", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 30}, {"operator": "Exists"}]);
+        assert!(validate(&more_tolerations, Some(&old)).is_empty());
+
+        let mut cmd = old.clone();
+        cmd["spec"]["containers"][0]["command"] = json!(["sh"]);
+        let errs = validate(&cmd, Some(&old));
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].field, "spec");
+        assert_eq!(errs[0].reason, "FieldValueForbidden");
+        let first_line = errs[0].message.lines().next().unwrap();
+        assert_eq!(first_line, "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)");
+        assert!(errs[0].message.contains("\n- \tContainers: [{\"name\":\"nginx\",\"image\":\"nginx\",\"command\":[\"nginx\"]}],\n+ \tContainers: "), "{}", errs[0].message);
+
+        let mut removed = old.clone();
+        removed["spec"]["tolerations"] = json!([]);
+        assert_eq!(
+            render(&validate(&removed, Some(&old))),
+            vec!["spec.tolerations: Forbidden: existing toleration can not be modified except its tolerationSeconds",]
+        );
+        let mut more = old.clone();
+        more["spec"]["containers"] = json!([{"name": "a", "image": "a"}, {"name": "b", "image": "b"}]);
+        assert_eq!(
+            render(&validate(&more, Some(&old))),
+            vec!["spec.containers: Forbidden: pod updates may not add or remove containers"]
+        );
+        let mut deadline = old.clone();
+        deadline["spec"]["activeDeadlineSeconds"] = json!(30);
+        assert!(validate(&deadline, Some(&old)).is_empty());
+        let mut later = deadline.clone();
+        later["spec"]["activeDeadlineSeconds"] = json!(60);
+        assert_eq!(
+            render(&validate(&later, Some(&deadline))),
+            vec!["spec.activeDeadlineSeconds: Invalid value: 60: must be less than or equal to previous value",]
+        );
+        assert_eq!(
+            render(&validate(&old, Some(&deadline))),
+            vec![
+            "spec.activeDeadlineSeconds: Invalid value: \"null\": must not update from a positive integer to nil value",
+        ]
+        );
     }
 }

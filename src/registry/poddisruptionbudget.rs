@@ -35,7 +35,7 @@ pub static PODDISRUPTIONBUDGETS: ResourceDef = ResourceDef {
     field_labels: &[],
     field_value: meta_field_value,
     default,
-    validate: no_validation,
+    validate,
 };
 
 static PDB_COLUMNS: &[Column] = &[
@@ -118,4 +118,40 @@ mod default_tests {
         default(&mut pdb);
         assert_eq!(pdb["status"], json!({"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}));
     }
+}
+
+use super::validation::{
+    field, go, invalid, label_selector, not_more_than_100_percent, not_supported, obj_of, positive_int_or_percent, Path,
+};
+
+/// ValidatePodDisruptionBudgetSpec.
+fn validate(pdb: &Value, _old: Option<&Value>) -> Vec<super::FieldError> {
+    let spec = obj_of(pdb, "spec");
+    let sp = Path::new("spec");
+    let mut errs = Vec::new();
+    let (min, max) = (field(spec, "minAvailable"), field(spec, "maxUnavailable"));
+    if min.is_some() && max.is_some() {
+        errs.push(invalid(
+            &sp,
+            go::structure("policy.PodDisruptionBudgetSpec", Some(spec)),
+            "minAvailable and maxUnavailable cannot be both set",
+        ));
+    }
+    for (f, v) in [("minAvailable", min), ("maxUnavailable", max)] {
+        if v.is_some() {
+            errs.extend(positive_int_or_percent(v, &sp.child(f)));
+            errs.extend(not_more_than_100_percent(v, &sp.child(f)));
+        }
+    }
+    errs.extend(label_selector(field(spec, "selector"), &sp.child("selector")));
+    if let Some(p) = spec.get("unhealthyPodEvictionPolicy").and_then(Value::as_str) {
+        if p != "AlwaysAllow" && p != "IfHealthyBudget" {
+            errs.push(not_supported(
+                &sp.child("unhealthyPodEvictionPolicy"),
+                go::str(p),
+                &["AlwaysAllow", "IfHealthyBudget"],
+            ));
+        }
+    }
+    errs
 }

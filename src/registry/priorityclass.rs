@@ -29,7 +29,7 @@ pub static PRIORITYCLASSES: ResourceDef = ResourceDef {
     field_labels: &[],
     field_value: meta_field_value,
     default,
-    validate: no_validation,
+    validate,
 };
 
 static PRIORITYCLASS_COLUMNS: &[Column] = &[
@@ -111,5 +111,90 @@ mod default_tests {
         let mut pc = json!({"value": 10, "preemptionPolicy": "Never"});
         default(&mut pc);
         assert_eq!(pc["preemptionPolicy"], "Never");
+    }
+}
+
+use super::validation::{bool_of, forbidden, go, immutable, int_of, not_supported, str_of, Path};
+
+/// The highest value a user-defined PriorityClass may have.
+const HIGHEST_USER_DEFINABLE_PRIORITY: i64 = 1_000_000_000;
+
+/// ValidatePriorityClass / ValidatePriorityClassUpdate: `system-` names are reserved, values
+/// bounded, and value and preemptionPolicy fixed once created.
+fn validate(pc: &Value, old: Option<&Value>) -> Vec<super::FieldError> {
+    let mut errs = Vec::new();
+    let name = str_of(pc.get("metadata").unwrap_or(&Value::Null), "name");
+    let value = int_of(pc, "value").unwrap_or(0);
+    if old.is_none() {
+        if name.starts_with("system-") {
+            let known = match name {
+                "system-node-critical" => Some(2_000_001_000),
+                "system-cluster-critical" => Some(2_000_000_000),
+                _ => None,
+            };
+            let err = match known {
+                None => Some(format!("{name} is not a known system priority class")),
+                Some(v) if v != value => Some(format!("value of {name} PriorityClass must be {v}")),
+                Some(_) if bool_of(pc, "globalDefault") => {
+                    Some(format!("globalDefault of {name} PriorityClass must be false"))
+                }
+                Some(_) => None,
+            };
+            if let Some(e) = err {
+                errs.push(forbidden(
+                    &Path::new("metadata").child("name"),
+                    &format!("priority class names with 'system-' prefix are reserved for system use only. error: {e}"),
+                ));
+            }
+        } else if value > HIGHEST_USER_DEFINABLE_PRIORITY {
+            errs.push(forbidden(
+                &Path::new("value"),
+                &format!("maximum allowed value of a user defined priority is {HIGHEST_USER_DEFINABLE_PRIORITY}"),
+            ));
+        }
+    }
+    if let Some(p) = pc.get("preemptionPolicy").and_then(Value::as_str) {
+        if p != "PreemptLowerPriority" && p != "Never" {
+            errs.push(not_supported(&Path::new("preemptionPolicy"), go::str(p), &["PreemptLowerPriority", "Never"]));
+        }
+    }
+    if let Some(old) = old {
+        if int_of(old, "value").unwrap_or(0) != value {
+            errs.push(forbidden(&Path::new("value"), "may not be changed in an update."));
+        }
+        let policy = |v: &Value| match str_of(v, "preemptionPolicy") {
+            "" => Value::String("PreemptLowerPriority".into()),
+            p => Value::String(p.into()),
+        };
+        errs.extend(immutable(Some(&policy(pc)), Some(&policy(old)), &Path::new("preemptionPolicy"), |v| {
+            go::str(v.and_then(Value::as_str).unwrap_or(""))
+        }));
+    }
+    errs
+}
+
+#[cfg(test)]
+mod validation_tests {
+    use super::*;
+    use crate::registry::validation::render;
+    use serde_json::json;
+
+    #[test]
+    fn reserved_names_bounds_and_fixed_values() {
+        for pc in builtin() {
+            assert!(validate(&pc, None).is_empty(), "{pc}");
+        }
+        assert_eq!(
+            render(&validate(&json!({"metadata": {"name": "high"}, "value": 2_000_000_000}), None)),
+            vec!["value: Forbidden: maximum allowed value of a user defined priority is 1000000000",]
+        );
+        assert_eq!(render(&validate(&json!({"metadata": {"name": "system-mine"}, "value": 1}), None)), vec![
+            "metadata.name: Forbidden: priority class names with 'system-' prefix are reserved for system use only. error: system-mine is not a known system priority class",
+        ]);
+        let old = json!({"metadata": {"name": "p"}, "value": 10});
+        assert_eq!(
+            render(&validate(&json!({"metadata": {"name": "p"}, "value": 11}), Some(&old))),
+            vec!["value: Forbidden: may not be changed in an update.",]
+        );
     }
 }

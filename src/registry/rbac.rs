@@ -33,7 +33,7 @@ pub static CLUSTERROLEBINDINGS: ResourceDef = ResourceDef {
     field_labels: &[],
     field_value: meta_field_value,
     default: default_binding,
-    validate: no_validation,
+    validate: validate_cluster_role_binding,
 };
 
 pub static CLUSTERROLES: ResourceDef = ResourceDef {
@@ -59,7 +59,7 @@ pub static CLUSTERROLES: ResourceDef = ResourceDef {
     field_labels: &[],
     field_value: meta_field_value,
     default: default_role,
-    validate: no_validation,
+    validate: validate_cluster_role,
 };
 
 pub static ROLEBINDINGS: ResourceDef = ResourceDef {
@@ -85,7 +85,7 @@ pub static ROLEBINDINGS: ResourceDef = ResourceDef {
     field_labels: &[],
     field_value: meta_field_value,
     default: default_binding,
-    validate: no_validation,
+    validate: validate_role_binding,
 };
 
 pub static ROLES: ResourceDef = ResourceDef {
@@ -111,7 +111,7 @@ pub static ROLES: ResourceDef = ResourceDef {
     field_labels: &[],
     field_value: meta_field_value,
     default: default_role,
-    validate: no_validation,
+    validate: validate_role,
 };
 
 static ROLEBINDING_COLUMNS: &[Column] = &[
@@ -213,5 +213,170 @@ mod default_tests {
         let mut r = json!({"metadata": {"name": "agg"}, "aggregationRule": {}});
         default_role(&mut r);
         assert!(r["rules"].is_null() && r.get("rules").is_some());
+    }
+}
+
+use super::validation::{go, invalid, list_of, not_supported, obj_of, required, str_of, Path};
+
+/// ValidateRole: every rule names verbs, and API groups and resources (or, cluster-wide only,
+/// non-resource URLs).
+fn validate_role(role: &Value, _old: Option<&Value>) -> Vec<super::FieldError> {
+    policy_rules(role, true)
+}
+
+/// ValidateClusterRole.
+fn validate_cluster_role(role: &Value, _old: Option<&Value>) -> Vec<super::FieldError> {
+    policy_rules(role, false)
+}
+
+fn policy_rules(role: &Value, namespaced: bool) -> Vec<super::FieldError> {
+    let mut errs = Vec::new();
+    for (i, rule) in list_of(role, "rules").iter().enumerate() {
+        let p = Path::new("rules").index(i);
+        if list_of(rule, "verbs").is_empty() {
+            errs.push(required(&p.child("verbs"), "verbs must contain at least one value"));
+        }
+        let urls = list_of(rule, "nonResourceURLs");
+        if !urls.is_empty() {
+            let shown = go::string_slice(rule.get("nonResourceURLs"));
+            if namespaced {
+                errs.push(invalid(
+                    &p.child("nonResourceURLs"),
+                    shown.clone(),
+                    "namespaced rules cannot apply to non-resource URLs",
+                ));
+            }
+            if !list_of(rule, "apiGroups").is_empty()
+                || !list_of(rule, "resources").is_empty()
+                || !list_of(rule, "resourceNames").is_empty()
+            {
+                errs.push(invalid(
+                    &p.child("nonResourceURLs"),
+                    shown,
+                    "rules cannot apply to both regular resources and non-resource URLs",
+                ));
+            }
+            continue;
+        }
+        if list_of(rule, "apiGroups").is_empty() {
+            errs.push(required(&p.child("apiGroups"), "resource rules must supply at least one api group"));
+        }
+        if list_of(rule, "resources").is_empty() {
+            errs.push(required(&p.child("resources"), "resource rules must supply at least one resource"));
+        }
+    }
+    errs
+}
+
+/// ValidateRoleBinding(Update).
+fn validate_role_binding(b: &Value, old: Option<&Value>) -> Vec<super::FieldError> {
+    binding(b, old, true)
+}
+
+/// ValidateClusterRoleBinding(Update): only ClusterRoles, and service accounts need a namespace.
+fn validate_cluster_role_binding(b: &Value, old: Option<&Value>) -> Vec<super::FieldError> {
+    binding(b, old, false)
+}
+
+fn binding(b: &Value, old: Option<&Value>, namespaced: bool) -> Vec<super::FieldError> {
+    let mut errs = Vec::new();
+    let rr = obj_of(b, "roleRef");
+    let rp = Path::new("roleRef");
+    let group = str_of(rr, "apiGroup");
+    if group != GROUP {
+        errs.push(not_supported(&rp.child("apiGroup"), go::str(group), &[GROUP]));
+    }
+    let kind = str_of(rr, "kind");
+    let kinds: &[&str] = if namespaced { &["Role", "ClusterRole"] } else { &["ClusterRole"] };
+    if !kinds.contains(&kind) {
+        errs.push(not_supported(&rp.child("kind"), go::str(kind), kinds));
+    }
+    let name = str_of(rr, "name");
+    if name.is_empty() {
+        errs.push(required(&rp.child("name"), ""));
+    } else {
+        for m in super::names::is_valid_path_segment_name(name) {
+            errs.push(invalid(&rp.child("name"), go::str(name), &m));
+        }
+    }
+    for (i, s) in list_of(b, "subjects").iter().enumerate() {
+        let p = Path::new("subjects").index(i);
+        let sname = str_of(s, "name");
+        if sname.is_empty() {
+            errs.push(required(&p.child("name"), ""));
+        }
+        let sgroup = str_of(s, "apiGroup");
+        match str_of(s, "kind") {
+            "ServiceAccount" => {
+                if !sname.is_empty() {
+                    for m in super::names::is_dns1123_subdomain(sname) {
+                        errs.push(invalid(&p.child("name"), go::str(sname), &m));
+                    }
+                }
+                if !sgroup.is_empty() {
+                    errs.push(not_supported(&p.child("apiGroup"), go::str(sgroup), &[""]));
+                }
+                if !namespaced && str_of(s, "namespace").is_empty() {
+                    errs.push(required(&p.child("namespace"), ""));
+                }
+            }
+            "User" | "Group" => {
+                // An unset apiGroup defaults to rbac.authorization.k8s.io.
+                if !sgroup.is_empty() && sgroup != GROUP {
+                    errs.push(not_supported(&p.child("apiGroup"), go::str(sgroup), &[GROUP]));
+                }
+            }
+            other => errs.push(not_supported(&p.child("kind"), go::str(other), &["ServiceAccount", "User", "Group"])),
+        }
+    }
+    if let Some(old) = old {
+        let orr = obj_of(old, "roleRef");
+        let fields = ["apiGroup", "kind", "name"];
+        if fields.iter().any(|f| str_of(rr, f) != str_of(orr, f)) {
+            let shown =
+                format!("rbac.RoleRef{{APIGroup:{}, Kind:{}, Name:{}}}", go::str(group), go::str(kind), go::str(name));
+            errs.push(invalid(&rp, shown, "cannot change roleRef"));
+        }
+    }
+    errs
+}
+
+#[cfg(test)]
+mod validation_tests {
+    use super::*;
+    use crate::registry::validation::render;
+    use serde_json::json;
+
+    #[test]
+    fn rules_and_bindings() {
+        let role = json!({"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}, {"resources": ["pods"]}, {"verbs": ["get"], "nonResourceURLs": ["/healthz"]}]});
+        assert_eq!(render(&validate_role(&role, None)), vec![
+            "rules[1].verbs: Required value: verbs must contain at least one value",
+            "rules[1].apiGroups: Required value: resource rules must supply at least one api group",
+            "rules[2].nonResourceURLs: Invalid value: []string{\"/healthz\"}: namespaced rules cannot apply to non-resource URLs",
+        ]);
+        assert!(validate_cluster_role(&json!({"rules": [{"verbs": ["get"], "nonResourceURLs": ["/healthz"]}]}), None)
+            .is_empty());
+        let rb = json!({"roleRef": {"apiGroup": GROUP, "kind": "Role", "name": "r"}, "subjects": [{"kind": "User", "name": "alice"}, {"kind": "Robot", "name": "r2"}]});
+        assert_eq!(
+            render(&validate_role_binding(&rb, None)),
+            vec![
+            "subjects[1].kind: Unsupported value: \"Robot\": supported values: \"ServiceAccount\", \"User\", \"Group\"",
+        ]
+        );
+        let mut moved = rb.clone();
+        moved["roleRef"]["name"] = json!("other");
+        moved["subjects"] = json!([]);
+        assert_eq!(render(&validate_role_binding(&moved, Some(&rb))), vec![
+            "roleRef: Invalid value: rbac.RoleRef{APIGroup:\"rbac.authorization.k8s.io\", Kind:\"Role\", Name:\"other\"}: cannot change roleRef",
+        ]);
+        let crb = json!({"roleRef": {"apiGroup": GROUP, "kind": "Role", "name": "r"}, "subjects": [{"kind": "ServiceAccount", "name": "default"}]});
+        assert_eq!(
+            render(&validate_cluster_role_binding(&crb, None)),
+            vec![
+                "roleRef.kind: Unsupported value: \"Role\": supported values: \"ClusterRole\"",
+                "subjects[0].namespace: Required value",
+            ]
+        );
     }
 }

@@ -38,7 +38,7 @@ pub static REPLICASETS: ResourceDef = ResourceDef {
     field_labels: &["status.replicas"],
     field_value,
     default,
-    validate: no_validation,
+    validate,
 };
 
 static RS_COLUMNS: &[Column] = &[
@@ -106,5 +106,64 @@ mod default_tests {
         let mut rs = json!({"metadata": {"resourceVersion": "3"}, "spec": {"replicas": 2}, "status": {"readyReplicas": 1}});
         default(&mut rs);
         assert_eq!(rs["status"], json!({"readyReplicas": 1, "replicas": 0}));
+    }
+}
+
+use super::validation::{
+    as_selector, dedup, field, go, immutable, int_of, invalid, label_selector, nonnegative, obj_of,
+    pod_template_for_replica_set, required, selector_is_empty, Path,
+};
+
+/// ValidateReplicaSet / ValidateReplicaSetUpdate, then the strategy's check that
+/// `spec.selector` never changes (apps/v1).
+fn validate(rs: &Value, old: Option<&Value>) -> Vec<super::FieldError> {
+    let spec = obj_of(rs, "spec");
+    let sp = Path::new("spec");
+    let mut errs = nonnegative(int_of(spec, "replicas"), &sp.child("replicas"));
+    errs.extend(nonnegative(int_of(spec, "minReadySeconds"), &sp.child("minReadySeconds")));
+    let sel = field(spec, "selector");
+    match sel {
+        None => errs.push(required(&sp.child("selector"), "")),
+        Some(s) => {
+            errs.extend(label_selector(Some(s), &sp.child("selector")));
+            if selector_is_empty(s) {
+                // Upstream's wording, "deployment" included.
+                errs.push(invalid(
+                    &sp.child("selector"),
+                    go::label_selector(Some(s)),
+                    "empty selector is invalid for deployment",
+                ));
+            }
+        }
+    }
+    match as_selector(sel) {
+        None => errs.push(invalid(&sp.child("selector"), go::label_selector(sel), "invalid label selector")),
+        Some(selector) => errs.extend(pod_template_for_replica_set(
+            obj_of(spec, "template"),
+            &selector,
+            &sp.child("template"),
+            "ReplicaSet",
+        )),
+    }
+    if let Some(old) = old {
+        errs.extend(immutable(sel, field(obj_of(old, "spec"), "selector"), &sp.child("selector"), go::label_selector));
+    }
+    dedup(errs)
+}
+
+#[cfg(test)]
+mod validation_tests {
+    use super::*;
+    use crate::registry::validation::render;
+    use serde_json::json;
+
+    #[test]
+    fn replicaset_rules() {
+        let rs = json!({"metadata": {"name": "rs"}, "spec": {"replicas": 1, "selector": {"matchExpressions": [{"key": "app", "operator": "In"}]},
+            "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "a", "image": "a"}]}}}});
+        assert_eq!(render(&validate(&rs, None)), vec![
+            "spec.selector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'",
+            "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement{v1.LabelSelectorRequirement{Key:\"app\", Operator:\"In\", Values:[]string(nil)}}}: invalid label selector",
+        ]);
     }
 }

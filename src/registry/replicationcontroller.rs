@@ -45,7 +45,7 @@ pub static REPLICATIONCONTROLLERS: ResourceDef = ResourceDef {
     field_labels: &["status.replicas"],
     field_value,
     default,
-    validate: no_validation,
+    validate,
 };
 
 static RC_COLUMNS: &[Column] = &[
@@ -137,5 +137,69 @@ mod default_tests {
                             "template": {"metadata": {"labels": {"app": "y", "v": "2"}}}}});
         default(&mut rc);
         assert_eq!((&rc["spec"]["selector"], &rc["metadata"]["labels"]), (&json!({"app": "y"}), &json!({"own": "1"})));
+    }
+}
+
+use super::validation::{
+    field, forbidden, int_of, map_of, nonnegative, obj_of, pod_template_spec, required, restart_always,
+    selector_mismatch, Path, PodOpts,
+};
+
+/// ValidateReplicationController(Update). An unset selector is the template's labels (the
+/// defaulting copies one to the other), and the selector is a plain map.
+fn validate(rc: &Value, _old: Option<&Value>) -> Vec<super::FieldError> {
+    let spec = obj_of(rc, "spec");
+    let sp = Path::new("spec");
+    let tpl = field(spec, "template");
+    let tpl_labels = tpl.and_then(|t| field(obj_of(t, "metadata"), "labels"));
+    let selector = match map_of(spec, "selector") {
+        s if s.is_empty() => tpl_labels.and_then(Value::as_object).cloned().unwrap_or_default(),
+        s => s.clone(),
+    };
+    let mut errs = nonnegative(int_of(spec, "minReadySeconds"), &sp.child("minReadySeconds"));
+    if selector.is_empty() {
+        errs.push(required(&sp.child("selector"), ""));
+    }
+    errs.extend(nonnegative(int_of(spec, "replicas"), &sp.child("replicas")));
+    let tp = sp.child("template");
+    match tpl {
+        None => errs.push(required(&tp, "")),
+        Some(tpl) => {
+            let labels = tpl_labels.and_then(Value::as_object);
+            let matches = selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
+            if !selector.is_empty() && !matches {
+                errs.push(selector_mismatch(tpl_labels, &tp.child("metadata").child("labels")));
+            }
+            errs.extend(pod_template_spec(tpl, &tp, &PodOpts::default()));
+            errs.extend(restart_always(tpl, &tp));
+            if field(obj_of(tpl, "spec"), "activeDeadlineSeconds").is_some() {
+                errs.push(forbidden(
+                    &tp.child("spec").child("activeDeadlineSeconds"),
+                    "activeDeadlineSeconds in ReplicationController is not Supported",
+                ));
+            }
+        }
+    }
+    errs
+}
+
+#[cfg(test)]
+mod validation_tests {
+    use super::*;
+    use crate::registry::validation::render;
+    use serde_json::json;
+
+    #[test]
+    fn selector_defaults_to_the_template_labels() {
+        let rc = json!({"spec": {"template": {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "a", "image": "a"}]}}}});
+        assert!(validate(&rc, None).is_empty());
+        let bad = json!({"spec": {"selector": {"app": "b"}, "template": {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "a", "image": "a"}]}}}});
+        assert_eq!(render(&validate(&bad, None)), vec![
+            "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"a\"}: `selector` does not match template `labels`",
+        ]);
+        assert_eq!(
+            render(&validate(&json!({"spec": {}}), None)),
+            vec!["spec.selector: Required value", "spec.template: Required value"]
+        );
     }
 }

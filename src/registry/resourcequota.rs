@@ -36,7 +36,7 @@ pub static RESOURCEQUOTAS: ResourceDef = ResourceDef {
     field_labels: &[],
     field_value: meta_field_value,
     default,
-    validate: no_validation,
+    validate,
 };
 
 static RESOURCEQUOTA_COLUMNS: &[Column] = &[
@@ -108,4 +108,54 @@ mod default_tests {
         default(&mut q);
         assert_eq!(q["status"], json!({"used": {"pods": "1"}}));
     }
+}
+
+use super::validation::{
+    go, invalid, map_of, obj_of, quantity_at, resource_name, resource_quantity_value, sorted_keys, Path,
+};
+
+/// Resource names a quota may count without a domain prefix.
+const STANDARD_QUOTA_RESOURCES: &[&str] = &[
+    "cpu",
+    "memory",
+    "ephemeral-storage",
+    "requests.cpu",
+    "requests.memory",
+    "requests.storage",
+    "requests.ephemeral-storage",
+    "limits.cpu",
+    "limits.memory",
+    "limits.ephemeral-storage",
+    "pods",
+    "resourcequotas",
+    "services",
+    "replicationcontrollers",
+    "secrets",
+    "persistentvolumeclaims",
+    "configmaps",
+    "services.nodeports",
+    "services.loadbalancers",
+];
+
+/// ValidateResourceQuotaSpec: standard (or qualified) names and non-negative amounts.
+fn validate(rq: &Value, _old: Option<&Value>) -> Vec<super::FieldError> {
+    let hard = map_of(obj_of(rq, "spec"), "hard");
+    let hp = Path::new("spec").child("hard");
+    let mut errs = Vec::new();
+    for name in sorted_keys(hard) {
+        let p = hp.key(name);
+        let name_errs = resource_name(name, &p);
+        let standard = STANDARD_QUOTA_RESOURCES.contains(&name.as_str())
+            || name.starts_with("hugepages-")
+            || name.starts_with("requests.hugepages-");
+        errs.extend(name_errs);
+        if !name.contains('/') && !standard {
+            errs.push(invalid(&p, go::str(name), "must be a standard resource for quota"));
+        }
+        match quantity_at(&hard[name], &p) {
+            Ok(q) => errs.extend(resource_quantity_value(name, &q, &p)),
+            Err(e) => errs.push(e),
+        }
+    }
+    errs
 }
