@@ -186,9 +186,11 @@ fn documents_are_built_once_and_report_their_size() {
     let docs = documents();
     let v3_total: usize = docs.v3.values().map(|d| d.bytes.len()).sum();
     eprintln!(
-        "openapi: built in {:?}; v2 {} bytes; v3 {} documents, {} bytes in all (apps/v1 {}, api/v1 {})",
+        "openapi: built in {:?}; v2 {} bytes JSON, {} bytes protobuf; v3 {} documents, {} bytes in all \
+         (apps/v1 {}, api/v1 {})",
         docs.build_time,
         docs.v2.bytes.len(),
+        docs.v2_protobuf.bytes.len(),
         docs.v3.len(),
         v3_total,
         docs.v3["apis/apps/v1"].bytes.len(),
