@@ -36,6 +36,13 @@ else
     step "OS packages present: ${packages[*]} kubectl"
 fi
 
+# The OpenAPI documents are checked with a real validator (PyPI: openapi-spec-validator).
+if ! python3 -c 'import openapi_spec_validator' >/dev/null 2>&1; then
+    step "installing openapi-spec-validator (pip)"
+    python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages openapi-spec-validator
+fi
+
 command -v cargo >/dev/null 2>&1 || {
     echo "test.sh: cargo not found; install the Rust toolchain (rustup) first" >&2
     exit 1
