@@ -5,6 +5,7 @@ use super::negotiate::{self, Accept, As};
 use super::request::{Query, ResourceRequest};
 use super::table::{self, IncludeObject};
 use super::{error_response, read_body, respond, ApiState, Body};
+use crate::registry::apply;
 use crate::registry::generic::{meta_str, DeleteOptions, Deleted, ListOptions, PatchType, WriteOptions};
 use crate::registry::status::{self, StatusError};
 use crate::registry::{self, ResourceDef};
@@ -26,6 +27,16 @@ pub async fn resource(state: &ApiState, req: Request<Incoming>, r: ResourceReque
 
 fn header<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A write without `fieldManager` is recorded under its user agent's product name, as the
+/// apiserver does; a server-side apply must name its manager itself.
+fn default_field_manager(q: &Query, req: &Request<Incoming>, r: &ResourceRequest) -> Query {
+    let is_apply = r.verb == "patch" && negotiate::essence(header(req, "content-type")).starts_with("application/apply-patch");
+    if is_apply || q.get("fieldManager").is_some_and(|m| !m.is_empty()) {
+        return q.clone();
+    }
+    q.with("fieldManager", &apply::manager_from_user_agent(header(req, "user-agent").unwrap_or("")))
 }
 
 fn write_options(q: &Query) -> Res<WriteOptions> {
@@ -57,6 +68,7 @@ fn list_options(q: &Query) -> Res<ListOptions> {
 
 async fn dispatch(state: &ApiState, req: Request<Incoming>, r: &ResourceRequest, q: &Query, pretty: bool) -> Res<Response<Body>> {
     let def = registry::find(&r.group, &r.version, &r.resource).ok_or_else(StatusError::not_found_path)?;
+    let q = &default_field_manager(q, &req, r);
     if r.namespace.is_some() && !def.namespaced {
         return Err(StatusError::not_found_path());
     }
@@ -125,7 +137,13 @@ async fn dispatch(state: &ApiState, req: Request<Incoming>, r: &ResourceRequest,
         "patch" => {
             let name = r.name.clone().unwrap_or_default();
             let (pt, patch) = read_patch(req).await?;
-            let updated = reg.patch(def, ns, &name, pt, &patch, None, &write_options(q)?).await?;
+            let force = apply::check_patch_options(pt == PatchType::Apply, q.get("fieldManager"), q.get("force"))?;
+            let opts = write_options(q)?;
+            if pt == PatchType::Apply {
+                let (obj, created) = reg.apply(def, ns, &name, &patch, None, force, &opts).await?;
+                return Ok(object_response(if created { 201 } else { 200 }, def, obj, accept, q, pretty));
+            }
+            let updated = reg.patch(def, ns, &name, pt, &patch, None, &opts).await?;
             Ok(object_response(200, def, updated, accept, q, pretty))
         }
         "delete" => {
@@ -359,7 +377,12 @@ async fn subresource(
         }
         ("status", "patch") => {
             let (pt, patch) = read_patch(req).await?;
-            let updated = reg.patch(def, ns, name, pt, &patch, Some("status"), &write_options(q)?).await?;
+            let force = apply::check_patch_options(pt == PatchType::Apply, q.get("fieldManager"), q.get("force"))?;
+            let opts = write_options(q)?;
+            let updated = match pt {
+                PatchType::Apply => reg.apply(def, ns, name, &patch, Some("status"), force, &opts).await?.0,
+                _ => reg.patch(def, ns, name, pt, &patch, Some("status"), &opts).await?,
+            };
             Ok(object_response(200, def, updated, accept, q, pretty))
         }
         ("scale", "get") => {
@@ -385,7 +408,7 @@ async fn subresource(
                 ScaleChange::Patch(..) => None,
             };
             let updated = reg
-                .update_with(def, ns, name, wanted_rv, &opts, |old| {
+                .update_subresource_with(def, ns, name, wanted_rv, &opts, "scale", |old| {
                     let scale = match &update {
                         ScaleChange::Replace(s) => s.clone(),
                         ScaleChange::Patch(pt, p) => {

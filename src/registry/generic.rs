@@ -69,6 +69,15 @@ pub enum PatchType {
     Apply,
 }
 
+/// How a write records its manager's fields in `metadata.managedFields`.
+#[derive(Debug, Clone, Copy)]
+enum Fields<'a> {
+    /// As an Update through the object itself or the named subresource.
+    Update(Option<&'a str>),
+    /// Already recorded by server-side apply.
+    Applied,
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct WatchOptions {
     pub label_selector: Option<String>,
@@ -466,7 +475,11 @@ impl Registry {
     }
 
     /// Creates an object. `obj` is the request body (apiVersion/kind already checked).
-    pub async fn create(&self, def: &'static ResourceDef, ns: Option<&str>, mut obj: Value, opts: &WriteOptions) -> Result<Value> {
+    pub async fn create(&self, def: &'static ResourceDef, ns: Option<&str>, obj: Value, opts: &WriteOptions) -> Result<Value> {
+        self.create_as(def, ns, obj, opts, Fields::Update(None)).await
+    }
+
+    async fn create_as(&self, def: &'static ResourceDef, ns: Option<&str>, mut obj: Value, opts: &WriteOptions, fields: Fields<'_>) -> Result<Value> {
         if !obj.is_object() {
             return Err(StatusError::bad_request("the request body must be a JSON object"));
         }
@@ -502,6 +515,9 @@ impl Registry {
             }
         }
         (def.default)(&mut obj);
+        if let Fields::Update(sub) = fields {
+            super::apply::track_update(def, None, &mut obj, opts.field_manager.as_deref(), sub);
+        }
         let generate = meta_str(&obj, "name").is_empty() && !meta_str(&obj, "generateName").is_empty();
         let base = meta_str(&obj, "generateName").to_string();
         let attempts = if generate { 8 } else { 1 };
@@ -579,7 +595,8 @@ impl Registry {
                 StatusError::bad_request(format!("invalid resourceVersion {s:?}: must be an unsigned integer"))
             })?),
         };
-        self.update_with(def, ns, name, wanted_rv, opts, |old| Ok(merge_update(def, old, obj.clone(), subresource))).await
+        self.update_as(def, ns, name, wanted_rv, opts, Fields::Update(subresource), |old| Ok(merge_update(def, old, obj.clone(), subresource)))
+            .await
     }
 
     /// Read-modify-write with a compare-and-swap on the revision read. `wanted_rv` is the
@@ -591,6 +608,41 @@ impl Registry {
         name: &str,
         wanted_rv: Option<Revision>,
         opts: &WriteOptions,
+        change: F,
+    ) -> Result<Value>
+    where
+        F: FnMut(&Value) -> Result<Value>,
+    {
+        self.update_as(def, ns, name, wanted_rv, opts, Fields::Update(None), change).await
+    }
+
+    /// `update_with` through a subresource ("scale", …), as its managedFields entry says.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_subresource_with<F>(
+        &self,
+        def: &'static ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        wanted_rv: Option<Revision>,
+        opts: &WriteOptions,
+        subresource: &str,
+        change: F,
+    ) -> Result<Value>
+    where
+        F: FnMut(&Value) -> Result<Value>,
+    {
+        self.update_as(def, ns, name, wanted_rv, opts, Fields::Update(Some(subresource)), change).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn update_as<F>(
+        &self,
+        def: &'static ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        wanted_rv: Option<Revision>,
+        opts: &WriteOptions,
+        fields: Fields<'_>,
         mut change: F,
     ) -> Result<Value>
     where
@@ -643,6 +695,9 @@ impl Registry {
                 set_type_meta(def, &mut new);
             }
             (def.default)(&mut new);
+            if let Fields::Update(sub) = fields {
+                super::apply::track_update(def, Some(&old), &mut new, opts.field_manager.as_deref(), sub);
+            }
             if def.tracks_generation && spec_part(&new) != spec_part(&old) {
                 let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
                 meta_mut(&mut new).insert("generation".into(), json!(g + 1));
@@ -708,6 +763,9 @@ impl Registry {
         subresource: Option<&str>,
         opts: &WriteOptions,
     ) -> Result<Value> {
+        if patch_type == PatchType::Apply {
+            return self.apply(def, ns, name, body, subresource, false, opts).await.map(|(obj, _)| obj);
+        }
         let wanted_rv = match patch_type {
             PatchType::Merge | PatchType::Strategic => match body.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
                 Some(s) if !s.is_empty() => Some(s.parse::<Revision>().map_err(|_| StatusError::bad_request(format!("invalid resourceVersion {s:?}")))?),
@@ -715,11 +773,67 @@ impl Registry {
             },
             _ => None,
         };
-        self.update_with(def, ns, name, wanted_rv, opts, |old| {
+        self.update_as(def, ns, name, wanted_rv, opts, Fields::Update(subresource), |old| {
             let patched = apply_patch(old, patch_type, body, (def.group, def.version, def.kind))?;
             Ok(merge_update(def, old, patched, subresource))
         })
         .await
+    }
+
+    /// Server-side apply (PATCH with application/apply-patch+yaml) of `body` by
+    /// `opts.field_manager`: creates the object when it is missing (true) or merges the
+    /// configuration into it (false), keeping managedFields. Changing a field another
+    /// manager owns is 409 Conflict unless `force`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply(
+        &self,
+        def: &'static ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        body: &Value,
+        subresource: Option<&str>,
+        force: bool,
+        opts: &WriteOptions,
+    ) -> Result<(Value, bool)> {
+        super::apply::check_patch_options(true, opts.field_manager.as_deref(), None)?;
+        let manager = opts.field_manager.as_deref().unwrap_or_default();
+        let ns = self.ns_for(def, ns);
+        let body_ns = meta_str(body, "namespace");
+        if def.namespaced && !body_ns.is_empty() && Some(body_ns) != ns {
+            return Err(StatusError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        let same_name = |obj: &Value| match meta_str(obj, "name") {
+            n if n == name => Ok(()),
+            n => Err(StatusError::bad_request(format!("the name of the object ({n}) does not match the name on the URL ({name})"))),
+        };
+        let key = def.key(ns, name);
+        for _ in 0..MAX_RETRIES {
+            if self.store.get(&key)?.is_none() {
+                if subresource.is_some() {
+                    return Err(StatusError::not_found(def, name));
+                }
+                let obj = super::apply::apply(def, None, body, manager, force, None)?;
+                same_name(&obj)?;
+                match self.create_as(def, ns, obj, opts, Fields::Applied).await {
+                    Err(e) if e.reason == "AlreadyExists" => continue,
+                    created => return created.map(|obj| (obj, true)),
+                }
+            }
+            let updated = self
+                .update_as(def, ns, name, None, opts, Fields::Applied, |old| {
+                    let new = super::apply::apply(def, Some(old), body, manager, force, subresource)?;
+                    same_name(&new)?;
+                    Ok(merge_update(def, old, new, subresource))
+                })
+                .await;
+            match updated {
+                Err(e) if e.reason == "NotFound" && subresource.is_none() => continue,
+                updated => return updated.map(|obj| (obj, false)),
+            }
+        }
+        Err(StatusError::conflict(def, name))
     }
 
     pub async fn delete(&self, def: &'static ResourceDef, ns: Option<&str>, name: &str, opts: &DeleteOptions) -> Result<Deleted> {

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 pub mod allocator;
+pub mod apply;
 pub mod generic;
 pub mod hooks;
 pub mod print;
