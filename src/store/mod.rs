@@ -13,7 +13,11 @@ mod writer;
 
 use backend::{Backend, SledBackend};
 use bytes::Bytes;
-use codec::{data_key, decode_kv, decode_log_key, decode_revision, prefix_end, LOG_END, LOG_PREFIX};
+use codec::{
+    check_log_format, data_key, decode_kv, decode_log_key, decode_revision, event_key, log_key, prefix_end,
+    state_before, KEY_PREFIX, LOG_END, LOG_PREFIX,
+};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -79,6 +83,10 @@ pub enum Error {
     Conflict { key: String, expected: Revision, actual: Revision },
     #[error("required revision {requested} has been compacted (oldest available {oldest})")]
     Compacted { requested: Revision, oldest: Revision },
+    /// A read at a revision the store has not reached (etcd's "required revision is a future
+    /// revision"), e.g. a continue token from before a crash lost unsynced writes.
+    #[error("required revision {requested} is a future revision (current {current})")]
+    FutureRevision { requested: Revision, current: Revision },
     #[error("storage backend: {0}")]
     Backend(String),
     #[error("the store is closed")]
@@ -192,23 +200,56 @@ impl Store {
     /// Keys starting with `prefix`, in key order, strictly after `start_after` when given;
     /// `limit` 0 means no limit.
     pub fn list(&self, prefix: &str, start_after: Option<&str>, limit: usize) -> Result<ListResult> {
-        let (start, end) = key_range(prefix, start_after);
-        let mut items = Vec::new();
-        let mut remaining = 0;
         let shared = &self.inner.shared;
         let _snapshot = shared.snapshot.read().unwrap_or_else(|e| e.into_inner());
         let revision = shared.revision.load(Ordering::Acquire);
-        if start < end {
-            shared.backend.scan(&start, Some(&end), &mut |k, v| {
-                if limit == 0 || items.len() < limit {
-                    items.push(decode_kv(k, v)?);
-                } else {
-                    remaining += 1;
-                }
-                Ok(true)
-            })?;
+        let page = scan_range(shared, prefix, start_after, limit, BTreeMap::new())?;
+        Ok(page.into_result(revision))
+    }
+
+    /// Like `list`, but as the keys were at `revision` (etcd's range at a revision): keys created
+    /// after it are left out, keys changed or deleted after it come with the value,
+    /// `create_revision` and `mod_revision` they had then, and `more`/`remaining` count keys as
+    /// of then. The result's `revision` is `revision`. As in etcd, `revision <= 0` reads the
+    /// current revision. Err(Compacted) when `revision < oldest_revision()` (the log needed to
+    /// go back has gone); Err(FutureRevision) when it is beyond `current_revision()`.
+    ///
+    /// Costs a `list` plus a scan of the log written since `revision`; only the part of that
+    /// scan written during the call itself holds writes back.
+    pub fn list_at(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+        revision: Revision,
+    ) -> Result<ListResult> {
+        let shared = &self.inner.shared;
+        // Log entries up to an applied revision never change (compaction only deletes, after
+        // raising its watermark, which `finish` checks), so read the bulk of the log first,
+        // without holding writes back, then only what was written meanwhile under the lock.
+        let mut past = PastStates::new(revision);
+        let early = shared.revision.load(Ordering::Acquire);
+        if revision > 0 && revision < early && revision >= shared.compacted.load(Ordering::Acquire) {
+            past.read_log(shared, prefix, start_after, early)?;
         }
-        Ok(ListResult { items, revision, more: remaining > 0, remaining })
+        let _snapshot = shared.snapshot.read().unwrap_or_else(|e| e.into_inner());
+        let current = shared.revision.load(Ordering::Acquire);
+        let at = if revision <= 0 { current } else { revision };
+        if at > current {
+            return Err(Error::FutureRevision { requested: revision, current });
+        }
+        let oldest = shared.compacted.load(Ordering::Acquire);
+        if at < oldest {
+            return Err(Error::Compacted { requested: revision, oldest });
+        }
+        let before = if at < current {
+            past.read_log(shared, prefix, start_after, current)?;
+            past.finish(shared, current)?
+        } else {
+            BTreeMap::new()
+        };
+        let page = scan_range(shared, prefix, start_after, limit, before)?;
+        Ok(page.into_result(at))
     }
 
     /// Count of keys under a prefix.
@@ -304,6 +345,133 @@ fn key_range(prefix: &str, start_after: Option<&str>) -> (Vec<u8>, Vec<u8>) {
     (start, end)
 }
 
+/// One page of a range read being collected: the first `limit` keys, then only a count.
+struct Page {
+    limit: usize,
+    items: Vec<KeyValue>,
+    remaining: usize,
+}
+
+impl Page {
+    /// Takes one key; `kv` is only called (decoded) if the key falls within the limit.
+    fn push(&mut self, kv: impl FnOnce() -> Result<KeyValue>) -> Result<()> {
+        if self.limit == 0 || self.items.len() < self.limit {
+            self.items.push(kv()?);
+        } else {
+            self.remaining += 1;
+        }
+        Ok(())
+    }
+
+    fn into_result(self, revision: Revision) -> ListResult {
+        ListResult { items: self.items, revision, more: self.remaining > 0, remaining: self.remaining }
+    }
+}
+
+/// Whether `key` is one that a range read of `prefix` after `start_after` covers.
+fn in_range(key: &[u8], prefix: &str, start_after: Option<&str>) -> bool {
+    key.starts_with(prefix.as_bytes()) && start_after.is_none_or(|after| key > after.as_bytes())
+}
+
+/// Scans the current keys in range, in key order, except that every key in `past` reads as
+/// given there instead (None: absent). `past` holds the keys changed after the revision being
+/// read, at that revision. The caller holds the snapshot lock.
+fn scan_range(
+    shared: &Shared,
+    prefix: &str,
+    start_after: Option<&str>,
+    limit: usize,
+    past: BTreeMap<String, Option<KeyValue>>,
+) -> Result<Page> {
+    let (start, end) = key_range(prefix, start_after);
+    let mut page = Page { limit, items: Vec::new(), remaining: 0 };
+    let mut past = past.into_iter().peekable();
+    if start < end {
+        shared.backend.scan(&start, Some(&end), &mut |k, v| {
+            // A key without the prefix cannot be in this range; decode_kv reports it.
+            let key = k.strip_prefix(KEY_PREFIX).unwrap_or(k);
+            while let Some((_, state)) = past.next_if(|(p, _)| p.as_bytes() < key) {
+                if let Some(kv) = state {
+                    page.push(|| Ok(kv))?;
+                }
+            }
+            match past.next_if(|(p, _)| p.as_bytes() == key) {
+                Some((_, Some(kv))) => page.push(|| Ok(kv))?,
+                Some((_, None)) => {}
+                None => page.push(|| decode_kv(k, v))?,
+            }
+            Ok(true)
+        })?;
+    }
+    for kv in past.filter_map(|(_, state)| state) {
+        page.push(|| Ok(kv))?;
+    }
+    Ok(page)
+}
+
+/// The state at revision `at` of every key in range that changed after it, gathered from the
+/// log: the first log entry after `at` for a key tells what the key was just before it.
+struct PastStates {
+    at: Revision,
+    /// The next log revision to read.
+    next: Revision,
+    /// Set when the log had a hole at `next`: reading stops there and `finish` reports it.
+    hole: bool,
+    states: BTreeMap<String, Option<KeyValue>>,
+}
+
+impl PastStates {
+    fn new(at: Revision) -> PastStates {
+        PastStates { at, next: at + 1, hole: false, states: BTreeMap::new() }
+    }
+
+    /// Reads the log entries from `next` up to `upto`, which must be applied already.
+    fn read_log(&mut self, shared: &Shared, prefix: &str, start_after: Option<&str>, upto: Revision) -> Result<()> {
+        if self.hole || self.next > upto {
+            return Ok(());
+        }
+        let PastStates { next, hole, states, .. } = self;
+        shared.backend.scan(&log_key(*next), Some(&log_key(upto + 1)), &mut |k, v| {
+            let revision = decode_log_key(k)?;
+            if revision != *next {
+                *hole = true;
+                return Ok(false);
+            }
+            *next += 1;
+            let key = event_key(revision, v)?;
+            if !in_range(key, prefix, start_after) {
+                return Ok(true);
+            }
+            let seen = std::str::from_utf8(key).is_ok_and(|key| states.contains_key(key));
+            if !seen {
+                let (key, state) = state_before(revision, v)?;
+                states.insert(key, state);
+            }
+            Ok(true)
+        })?;
+        // A log that ends early has a hole too.
+        self.hole |= self.next <= upto;
+        Ok(())
+    }
+
+    /// The states, once the log has been read up to `current` under the snapshot lock.
+    fn finish(self, shared: &Shared, current: Revision) -> Result<BTreeMap<String, Option<KeyValue>>> {
+        // The compactor deletes log entries without the snapshot lock, but only after raising the
+        // watermark: if it still allows `at`, nothing these scans needed was deleted under them.
+        let oldest = shared.compacted.load(Ordering::Acquire);
+        if self.at < oldest {
+            return Err(Error::Compacted { requested: self.at, oldest });
+        }
+        if self.hole || self.next != current + 1 {
+            return Err(Error::Backend(format!(
+                "corrupt store: the event log lacks revision {} (current revision {current})",
+                self.next
+            )));
+        }
+        Ok(self.states)
+    }
+}
+
 /// Reads the revision and the compaction watermark back from the backend.
 fn recover(backend: &dyn Backend) -> Result<(Revision, Revision)> {
     let meta = |key: &[u8], what: &str| -> Result<Revision> {
@@ -315,8 +483,10 @@ fn recover(backend: &dyn Backend) -> Result<(Revision, Revision)> {
     let revision = meta(codec::META_REVISION, "store revision (m/rev)")?;
     let recorded = meta(codec::META_COMPACTED, "compacted revision (m/compacted)")?;
     let mut first_logged = None;
-    backend.scan(LOG_PREFIX, Some(LOG_END), &mut |k, _| {
-        first_logged = Some(decode_log_key(k)?);
+    backend.scan(LOG_PREFIX, Some(LOG_END), &mut |k, v| {
+        let first = decode_log_key(k)?;
+        check_log_format(first, v)?;
+        first_logged = Some(first);
         Ok(false)
     })?;
     // Compaction may have deleted more than it recorded before a crash: trust the log itself.

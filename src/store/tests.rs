@@ -472,6 +472,350 @@ async fn listing_ten_thousand_keys_is_fast() {
     store.close().await;
 }
 
+fn keys(res: &ListResult) -> Vec<&str> {
+    res.items.iter().map(|kv| kv.key.as_str()).collect()
+}
+
+/// Every page of `list_at(prefix, .., revision)` with `limit`, chained by start_after, checking
+/// each page's `more`/`remaining` against what is left of `expected`.
+fn paginate_at(store: &Store, prefix: &str, revision: Revision, limit: usize, expected: &[KeyValue]) {
+    let mut got: Vec<KeyValue> = Vec::new();
+    loop {
+        let after = got.last().map(|kv| kv.key.clone());
+        let page = store.list_at(prefix, after.as_deref(), limit, revision).unwrap();
+        assert_eq!(page.revision, revision);
+        assert!(page.items.len() <= limit);
+        got.extend(page.items.iter().cloned());
+        let left = expected.len() - got.len().min(expected.len());
+        assert_eq!((page.more, page.remaining), (left > 0, left), "page after {after:?}, limit {limit}");
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(got, expected, "pages of {limit} at {revision}");
+}
+
+#[tokio::test]
+async fn list_at_a_past_revision_shows_the_state_then() {
+    let (_, store) = recording();
+    let letters: Vec<String> = ('a'..='z').map(|c| c.to_string()).collect();
+    for l in &letters {
+        store.create(&format!("/r/{l}"), b(&format!("{l}1"))).await.unwrap();
+    }
+    store.update("/r/d", b("d2"), None).await.unwrap();
+    store.create("/other/x", b("x")).await.unwrap();
+    let r = store.current_revision();
+    let then = store.list("/r/", None, 0).unwrap();
+    assert_eq!(then.items.len(), 26);
+
+    store.create("/r/zz", b("zz")).await.unwrap();
+    store.update("/r/b", b("b2"), None).await.unwrap();
+    store.delete("/r/c", None).await.unwrap();
+    // Several changes to one key: the first after R tells its state at R.
+    store.update("/r/d", b("d3"), None).await.unwrap();
+    store.delete("/r/d", None).await.unwrap();
+    store.create("/r/d", b("d4")).await.unwrap();
+    // Created and gone again after R: never visible at R.
+    store.create("/r/new", b("n")).await.unwrap();
+    store.delete("/r/new", None).await.unwrap();
+    store.update("/other/x", b("x2"), None).await.unwrap();
+    store.create("/r0", b("next to the prefix")).await.unwrap();
+
+    let past = store.list_at("/r/", None, 0, r).unwrap();
+    assert_eq!((past.revision, past.more, past.remaining), (r, false, 0));
+    assert_eq!(past.items, then.items);
+    let by_key = |k: &str| past.items.iter().find(|kv| kv.key == k).cloned().unwrap();
+    let bkv = by_key("/r/b");
+    assert_eq!((&bkv.value[..], bkv.create_revision, bkv.mod_revision), (&b"b1"[..], 2, 2));
+    assert_eq!(&by_key("/r/c").value[..], b"c1");
+    let d = by_key("/r/d");
+    assert_eq!((&d.value[..], d.create_revision, d.mod_revision), (&b"d2"[..], 4, 27));
+    assert!(!keys(&past).contains(&"/r/zz") && !keys(&past).contains(&"/r/new"));
+
+    // Now, for contrast: zz and the new d, no c.
+    let now = store.list("/r/", None, 0).unwrap();
+    assert!(keys(&now).contains(&"/r/zz") && !keys(&now).contains(&"/r/c"));
+    assert_eq!(store.get("/r/d").unwrap().unwrap().create_revision, r + 6);
+
+    // Pagination at R, from any point, including a key deleted since and one created since.
+    for limit in [1, 2, 5, 25, 26, 27] {
+        paginate_at(&store, "/r/", r, limit, &then.items);
+    }
+    let after_c = store.list_at("/r/", Some("/r/c"), 3, r).unwrap();
+    assert_eq!(keys(&after_c), ["/r/d", "/r/e", "/r/f"]);
+    assert_eq!((after_c.more, after_c.remaining), (true, 20));
+    let after_b = store.list_at("/r/", Some("/r/b"), 1, r).unwrap();
+    assert_eq!((keys(&after_b), after_b.remaining), (vec!["/r/c"], 23));
+    let after_z = store.list_at("/r/", Some("/r/z"), 0, r).unwrap();
+    assert!(after_z.items.is_empty() && !after_z.more);
+    assert_eq!(store.list_at("/r/", Some("/a"), 0, r).unwrap().items, then.items);
+    assert!(store.list_at("/r/", Some("/s"), 0, r).unwrap().items.is_empty());
+    assert_eq!(store.list_at("/other/", None, 0, r).unwrap().items[0].value, b("x"));
+    assert!(store.list_at("/nothing/", None, 0, r).unwrap().items.is_empty());
+
+    // At revision 1 only /r/a existed; at each revision, the keys created up to it.
+    assert_eq!(keys(&store.list_at("/", None, 0, 1).unwrap()), ["/r/a"]);
+    let at10 = store.list_at("/r/", None, 0, 10).unwrap();
+    assert_eq!(keys(&at10), letters[..10].iter().map(|l| format!("/r/{l}")).collect::<Vec<_>>());
+    let d = &at10.items[3];
+    assert_eq!((&d.value[..], d.create_revision, d.mod_revision), (&b"d1"[..], 4, 4));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn list_at_the_current_revision_is_list() {
+    let (_, store) = recording();
+    for i in 0..20 {
+        store.create(&format!("/k/{i:02}"), b("v")).await.unwrap();
+    }
+    store.update("/k/03", b("w"), None).await.unwrap();
+    store.delete("/k/04", None).await.unwrap();
+    let current = store.current_revision();
+    for (after, limit) in [(None, 0), (None, 5), (Some("/k/04"), 3), (Some("/k/10"), 0), (Some("/k/19"), 2)] {
+        let list = store.list("/k/", after, limit).unwrap();
+        // 0 and below mean the current revision, as in etcd.
+        for rev in [current, 0, -1] {
+            let at = store.list_at("/k/", after, limit, rev).unwrap();
+            assert_eq!((&at.items, at.revision, at.more, at.remaining), (&list.items, list.revision, list.more, list.remaining));
+        }
+    }
+    match store.list_at("/k/", None, 0, current + 1) {
+        Err(Error::FutureRevision { requested, current: c }) => assert_eq!((requested, c), (current + 1, current)),
+        other => panic!("expected FutureRevision, got {other:?}"),
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn list_at_a_compacted_revision_is_refused() {
+    let (_, store) = recording();
+    for i in 0..10 {
+        store.create(&format!("/k/{i}"), b("v")).await.unwrap();
+    }
+    store.delete("/k/0", None).await.unwrap(); // 11
+    store.compact(6).await.unwrap();
+    match store.list_at("/k/", None, 0, 5) {
+        Err(Error::Compacted { requested, oldest }) => assert_eq!((requested, oldest), (5, 6)),
+        other => panic!("expected Compacted, got {other:?}"),
+    }
+    // The oldest revision itself is still readable: the log after it is all there.
+    let at6 = store.list_at("/k/", None, 0, 6).unwrap();
+    assert_eq!(keys(&at6), ["/k/0", "/k/1", "/k/2", "/k/3", "/k/4", "/k/5"]);
+    store.compact(11).await.unwrap();
+    assert!(matches!(store.list_at("/k/", None, 0, 10), Err(Error::Compacted { oldest: 11, .. })));
+    assert_eq!(store.list_at("/k/", None, 0, 11).unwrap().items.len(), 9);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn list_at_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, then) = {
+        let store = Store::open(dir.path(), opts()).unwrap();
+        for k in ["a", "b", "c"] {
+            store.create(&format!("/p/{k}"), b(k)).await.unwrap();
+        }
+        let r = store.current_revision();
+        let then = store.list("/p/", None, 0).unwrap();
+        store.create("/p/zz", b("zz")).await.unwrap();
+        store.update("/p/b", b("b2"), None).await.unwrap();
+        store.delete("/p/c", None).await.unwrap();
+        assert_eq!(store.list_at("/p/", None, 0, r).unwrap().items, then.items);
+        store.close().await;
+        (r, then)
+    };
+    let store = Store::open(dir.path(), opts()).unwrap();
+    assert_eq!(store.list_at("/p/", None, 0, r).unwrap().items, then.items);
+    paginate_at(&store, "/p/", r, 2, &then.items);
+    // Writes after the restart log the same way.
+    store.update("/p/a", b("a2"), None).await.unwrap();
+    assert_eq!(store.list_at("/p/", None, 0, r).unwrap().items, then.items);
+    store.close().await;
+}
+
+/// Random writes over a few keys, remembering `list` at every revision; then `list_at` at every
+/// revision, with every prefix, start_after and limit, must give back exactly that.
+#[tokio::test]
+async fn list_at_matches_list_taken_at_every_revision() {
+    let (_, store) = recording();
+    let names: Vec<String> = ["/a/1", "/a/2", "/a/3", "/a/30", "/b/1", "/b/2", "/ab", "/c"].map(String::from).into();
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut rand = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    // Revision 0 is not addressable (0 means "current", as in etcd): start from 1.
+    let mut snapshots = Vec::new();
+    while snapshots.len() < 300 {
+        let key = &names[rand(names.len())];
+        let value = b(&format!("v{}", snapshots.len()));
+        let done = match (store.get(key).unwrap(), rand(3)) {
+            (None, _) => store.create(key, value).await.is_ok(),
+            (Some(_), 0) => store.delete(key, None).await.is_ok(),
+            (Some(_), _) => store.update(key, value, None).await.is_ok(),
+        };
+        assert!(done);
+        snapshots.push((store.current_revision(), store.list("/", None, 0).unwrap()));
+    }
+    for (rev, snapshot) in &snapshots {
+        for prefix in ["/", "/a/", "/a/3", "/b", "/c", "/d"] {
+            let expected: Vec<KeyValue> =
+                snapshot.items.iter().filter(|kv| kv.key.starts_with(prefix)).cloned().collect();
+            let rev = *rev;
+            assert_eq!(store.list_at(prefix, None, 0, rev).unwrap().items, expected, "{prefix} at {rev}");
+            for limit in [1, 2, 3] {
+                paginate_at(&store, prefix, rev, limit, &expected);
+            }
+            for after in ["/a/2", "/a/3", "/ab", "/b/0"] {
+                let rest: Vec<KeyValue> = expected.iter().filter(|kv| kv.key.as_str() > after).cloned().collect();
+                let page = store.list_at(prefix, Some(after), 1, rev).unwrap();
+                assert_eq!(page.items, rest[..rest.len().min(1)], "{prefix} after {after} at {rev}");
+                assert_eq!(page.remaining, rest.len().saturating_sub(1));
+            }
+        }
+    }
+    store.close().await;
+}
+
+/// Reads at R while writers and the compactor run: always exactly the state at R, or Compacted
+/// once the compactor passes R, never a mix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn list_at_is_consistent_under_concurrent_writes_and_compaction() {
+    let (_, store) = recording();
+    for i in 0..200 {
+        store.create(&format!("/k/{i:03}"), b("v0")).await.unwrap();
+    }
+    let r = store.current_revision();
+    let then = store.list("/k/", None, 0).unwrap();
+    // Reads start once the writers are under way; the writers stop after the reads, or after
+    // a bounded number of writes (each read scans the whole log since R).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (store, stop) = (store.clone(), stop.clone());
+            tokio::spawn(async move {
+                for i in 0..1000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let key = format!("/k/{:03}", (i * 7 + w * 50) % 200);
+                    let _ = match i % 5 {
+                        0 => store.delete(&key, None).await,
+                        1 => store.create(&key, b("again")).await,
+                        _ => store.update(&key, b(&format!("w{w}-{i}")), None).await,
+                    };
+                    let _ = store.create(&format!("/k/{w}-{i}"), b("new")).await;
+                }
+            })
+        })
+        .collect();
+    while store.current_revision() < r + 100 {
+        tokio::task::yield_now().await;
+    }
+    let first_read = store.current_revision();
+    for _ in 0..20 {
+        paginate_at(&store, "/k/", r, 37, &then.items);
+        assert_eq!(store.list_at("/k/", None, 0, r).unwrap().items, then.items);
+        tokio::task::yield_now().await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    eprintln!("20 reads at {r} while the writers went from {first_read} to {}", store.current_revision());
+
+    let compactor = tokio::spawn({
+        let store = store.clone();
+        async move {
+            for upto in (r - 50..r + 500).step_by(10) {
+                store.compact(upto).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    let mut refused = false;
+    while !refused {
+        match store.list_at("/k/", None, 0, r) {
+            Ok(past) => assert_eq!(past.items, then.items),
+            Err(Error::Compacted { requested, oldest }) => {
+                assert!(requested == r && oldest > r, "{requested} {oldest}");
+                refused = true;
+            }
+            Err(e) => panic!("{e}"),
+        }
+        tokio::task::yield_now().await;
+    }
+    compactor.await.unwrap();
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_store_with_an_older_log_format_is_refused_at_open() {
+    let old = Arc::new(recording::RecordingBackend::default());
+    old.put_raw(codec::META_REVISION, &1i64.to_be_bytes());
+    old.put_raw(&codec::data_key("/a"), &codec::encode_value(1, 1, b"v"));
+    // Format 1: a bare kind byte (Created), the key, the value.
+    old.put_raw(&codec::log_key(1), &[1, 0, 0, 0, 2, b'/', b'a', b'v']);
+    match Store::open_with_backend(old, opts()) {
+        Err(Error::Backend(msg)) => assert!(msg.contains("format 1"), "{msg}"),
+        other => panic!("expected a format error, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn list_at_with_ten_thousand_keys_and_a_thousand_writes_since_is_fast() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let value = Bytes::from(vec![b'x'; 500]);
+    let key = |i: usize| format!("/registry/pods/ns/pod-{i:05}");
+    for chunk in (0..10_000).collect::<Vec<_>>().chunks(1000) {
+        let writes = chunk.iter().map(|i| store.create_owned(key(*i), value.clone()));
+        for r in futures::future::join_all(writes).await {
+            r.unwrap();
+        }
+    }
+    let r = store.current_revision();
+    let then = store.list("/registry/pods/", None, 0).unwrap();
+    // 1,000 writes since R: updates, deletes and creates spread over the range.
+    for i in 0..1000 {
+        match i % 4 {
+            0 => store.delete(&key(i * 10), None).await.map(|_| ()),
+            1 => store.create_owned(format!("{}-new", key(i * 10)), value.clone()).await.map(|_| ()),
+            _ => store.update(&key(i * 10 + 1), value.slice(..400), None).await.map(|_| ()),
+        }
+        .unwrap();
+    }
+    assert_eq!(store.current_revision(), r + 1000);
+
+    let started = Instant::now();
+    let past = store.list_at("/registry/pods/", None, 0, r).unwrap();
+    let took_past = started.elapsed();
+    assert_eq!(past.items, then.items);
+    let started = Instant::now();
+    let page = store.list_at("/registry/pods/", Some(&key(4999)), 500, r).unwrap();
+    let took_page = started.elapsed();
+    assert_eq!((&page.items[..], page.remaining), (&then.items[5000..5500], 4500));
+    let started = Instant::now();
+    let list = store.list("/registry/pods/", None, 0).unwrap();
+    let took_list = started.elapsed();
+    let started = Instant::now();
+    let current = store.list_at("/registry/pods/", None, 0, store.current_revision()).unwrap();
+    let took_current = started.elapsed();
+    assert_eq!(current.items, list.items);
+    eprintln!(
+        "10,000 keys, 1,000 writes since R: list_at(R) {took_past:?}, a 500-key page at R {took_page:?}, \
+         list {took_list:?}, list_at(current) {took_current:?}"
+    );
+    if !cfg!(debug_assertions) {
+        assert!(took_past < Duration::from_millis(100), "list_at took {took_past:?}");
+        assert!(took_page < Duration::from_millis(100), "a page at R took {took_page:?}");
+        assert!(took_current < Duration::from_millis(100), "list_at(current) took {took_current:?}");
+    }
+    store.close().await;
+}
+
 impl Store {
     /// For tests that build many write futures at once.
     async fn create_owned(&self, key: String, value: Bytes) -> Result<KeyValue> {

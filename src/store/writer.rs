@@ -154,12 +154,13 @@ impl Writer {
             None => self.read_current(op.key())?,
         };
         let revision = batch.revision + 1;
-        let (kv, event) = match (op, current) {
+        // The third element: the mod revision of the value this write replaces (0 if none).
+        let (kv, event, prev_mod_revision) = match (op, current) {
             (WriteOp::Create { key, .. }, Some(_)) => return Err(Error::AlreadyExists(key)),
             (WriteOp::Create { key, value }, None) => {
                 let kv = KeyValue { key, value, create_revision: revision, mod_revision: revision };
                 let event = event(EventKind::Created, &kv, None);
-                (kv, event)
+                (kv, event, 0)
             }
             (WriteOp::Update { key, .. } | WriteOp::Delete { key, .. }, None) => return Err(Error::NotFound(key)),
             (
@@ -172,13 +173,13 @@ impl Writer {
             (WriteOp::Update { key, value, .. }, Some(cur)) => {
                 let kv = KeyValue { key, value, create_revision: cur.create_revision, mod_revision: revision };
                 let event = event(EventKind::Updated, &kv, Some(cur.value));
-                (kv, event)
+                (kv, event, cur.mod_revision)
             }
             (WriteOp::Delete { key, .. }, Some(cur)) => {
                 let kv =
                     KeyValue { key, value: cur.value, create_revision: cur.create_revision, mod_revision: revision };
                 let event = event(EventKind::Deleted, &kv, Some(kv.value.clone()));
-                (kv, event)
+                (kv, event, cur.mod_revision)
             }
         };
 
@@ -194,7 +195,7 @@ impl Writer {
                 batch.overlay.insert(kv.key.clone(), Some(kv.clone()));
             }
         }
-        let logged = encode_event(event.kind, &event.key, &event.value, event.prev_value.as_deref());
+        let logged = encode_event(&event, kv.create_revision, prev_mod_revision);
         batch.ops.push(Op::Put(log_key(revision), logged));
         batch.events.push(Arc::new(event));
         Ok(kv)
