@@ -174,6 +174,10 @@ impl From<crate::store::Error> for StatusError {
                 StatusError::expired(format!("too old resource version: {requested} ({oldest})"))
             }
             crate::store::Error::Closed => StatusError::service_unavailable("the storage is shutting down"),
+            crate::store::Error::FutureRevision { requested, current } => {
+                StatusError::timeout(format!("Too large resource version: {requested}, current: {current}"))
+                    .with_details(serde_json::json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}))
+            }
             other => StatusError::internal(other),
         }
     }
