@@ -73,7 +73,7 @@ impl Client {
     }
 
     fn write_opts(&self) -> WriteOptions {
-        WriteOptions { dry_run: false, field_manager: Some(self.manager.to_string()) }
+        WriteOptions { dry_run: false, field_manager: Some(self.manager.to_string()), ..Default::default() }
     }
 }
 

@@ -4,13 +4,14 @@
 use super::negotiate::{self, Accept, As};
 use super::request::{Query, ResourceRequest};
 use super::table::{self, IncludeObject};
-use super::{error_response, read_body, respond, ApiState, Body};
+use super::{error_response, respond, ApiState, Body};
+use crate::registry::fields::{self, Directive, FieldValidation};
 use crate::registry::apply;
 use crate::registry::generic::{meta_str, DeleteOptions, Deleted, ListOptions, PatchType, WriteOptions};
 use crate::registry::status::{self, StatusError};
 use crate::registry::{self, ResourceDef};
 use http::{Request, Response};
-use hyper::body::Incoming;
+use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 type Res<T> = Result<T, StatusError>;
@@ -18,20 +19,27 @@ type Res<T> = Result<T, StatusError>;
 /// Kinds whose delete answers with the deleted object instead of a Status (ReturnDeletedObject).
 const RETURNS_DELETED_OBJECT: &[&str] = &["pods", "namespaces"];
 
-pub async fn resource(state: &ApiState, req: Request<Incoming>, r: ResourceRequest, query: Query, pretty: bool) -> Response<Body> {
-    match dispatch(state, req, &r, &query, pretty).await {
+pub async fn resource(state: &ApiState, req: Request<Bytes>, r: ResourceRequest, query: Query, pretty: bool) -> Response<Body> {
+    let (res, warnings) = fields::with_warnings(dispatch(state, req, &r, &query, pretty)).await;
+    let mut resp = match res {
         Ok(resp) => resp,
         Err(e) => error_response(&e, pretty),
+    };
+    for w in fields::warning_headers(&warnings) {
+        if let Ok(v) = http::HeaderValue::from_bytes(w.as_bytes()) {
+            resp.headers_mut().append(http::header::WARNING, v);
+        }
     }
+    resp
 }
 
-fn header<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
+fn header<'a>(req: &'a Request<Bytes>, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 /// A write without `fieldManager` is recorded under its user agent's product name, as the
 /// apiserver does; a server-side apply must name its manager itself.
-fn default_field_manager(q: &Query, req: &Request<Incoming>, r: &ResourceRequest) -> Query {
+fn default_field_manager(q: &Query, req: &Request<Bytes>, r: &ResourceRequest) -> Query {
     let is_apply = r.verb == "patch" && negotiate::essence(header(req, "content-type")).starts_with("application/apply-patch");
     if is_apply || q.get("fieldManager").is_some_and(|m| !m.is_empty()) {
         return q.clone();
@@ -40,7 +48,48 @@ fn default_field_manager(q: &Query, req: &Request<Incoming>, r: &ResourceRequest
 }
 
 fn write_options(q: &Query) -> Res<WriteOptions> {
-    Ok(WriteOptions { dry_run: dry_run(q)?, field_manager: q.get("fieldManager").map(str::to_string) })
+    // An invalid fieldValidation was answered in `dispatch`, with its options kind.
+    let directive = Directive::from_query(q.get("fieldValidation")).unwrap_or_default();
+    Ok(WriteOptions {
+        dry_run: dry_run(q)?,
+        field_manager: q.get("fieldManager").map(str::to_string),
+        field_validation: FieldValidation::new(directive),
+    })
+}
+
+/// Decodes a create or update body, noting for field validation what the raw body shows and
+/// the decoded object no longer does: duplicate fields (and, in document order among them, the
+/// unknown ones) of JSON, repeated keys of YAML (which the apiserver decodes, the last winning).
+fn decode_object(def: &ResourceDef, ct: Option<&str>, body: &[u8], opts: &mut WriteOptions) -> Res<Value> {
+    let fv = &mut opts.field_validation;
+    let essence = negotiate::essence(ct);
+    match negotiate::decode_body(ct, body) {
+        Ok(obj) => {
+            if fv.directive != Directive::Ignore && matches!(essence.as_str(), "" | "application/json") {
+                fv.body_errors = fields::scan_json_body(def, body);
+            }
+            Ok(obj)
+        }
+        Err(e) if matches!(essence.as_str(), "application/yaml" | "application/x-yaml" | "text/yaml") => {
+            let Ok((obj, mut errors)) = fields::decode_yaml(body) else { return Err(e) };
+            if errors.is_empty() {
+                return Err(e);
+            }
+            errors.extend(fields::unknown_errors(def, &obj));
+            fv.body_errors = Some(errors);
+            Ok(obj)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Write options for a patch, with the patch document's own strict-decoding errors.
+fn patch_options(q: &Query, pt: PatchType, raw: &[u8]) -> Res<WriteOptions> {
+    let mut opts = write_options(q)?;
+    if opts.field_validation.directive != Directive::Ignore {
+        opts.field_validation.body_errors = Some(fields::scan_patch(pt, raw));
+    }
+    Ok(opts)
 }
 
 fn dry_run(q: &Query) -> Res<bool> {
@@ -66,7 +115,7 @@ fn list_options(q: &Query) -> Res<ListOptions> {
     })
 }
 
-async fn dispatch(state: &ApiState, req: Request<Incoming>, r: &ResourceRequest, q: &Query, pretty: bool) -> Res<Response<Body>> {
+async fn dispatch(state: &ApiState, req: Request<Bytes>, r: &ResourceRequest, q: &Query, pretty: bool) -> Res<Response<Body>> {
     let def = registry::find(&r.group, &r.version, &r.resource).ok_or_else(StatusError::not_found_path)?;
     let q = &default_field_manager(q, &req, r);
     if r.namespace.is_some() && !def.namespaced {
@@ -81,6 +130,15 @@ async fn dispatch(state: &ApiState, req: Request<Incoming>, r: &ResourceRequest,
         return Err(StatusError::method_not_allowed());
     }
     let accept = negotiate::accept(header(&req, "accept"))?;
+    let options_kind = match r.verb.as_str() {
+        "create" => Some("CreateOptions"),
+        "update" => Some("UpdateOptions"),
+        "patch" => Some("PatchOptions"),
+        _ => None,
+    };
+    if let Some(kind) = options_kind {
+        Directive::check_query(q.get("fieldValidation"), kind)?;
+    }
     if let Some(sub) = r.subresource.as_deref() {
         if def.subresource(sub).is_none() {
             return Err(StatusError::not_found_path());
@@ -119,26 +177,28 @@ async fn dispatch(state: &ApiState, req: Request<Incoming>, r: &ResourceRequest,
         }
         "create" => {
             let ct = header(&req, "content-type").map(str::to_string);
-            let body = read_body(req.into_body()).await?;
-            let obj = negotiate::decode_body(ct.as_deref(), &body)?;
+            let body = req.into_body();
+            let mut opts = write_options(q)?;
+            let obj = decode_object(def, ct.as_deref(), &body, &mut opts)?;
             check_type(def, &obj)?;
-            let created = reg.create(def, ns, obj, &write_options(q)?).await?;
+            let created = reg.create(def, ns, obj, &opts).await?;
             Ok(object_response(201, def, created, accept, q, pretty))
         }
         "update" => {
             let name = r.name.clone().unwrap_or_default();
             let ct = header(&req, "content-type").map(str::to_string);
-            let body = read_body(req.into_body()).await?;
-            let obj = negotiate::decode_body(ct.as_deref(), &body)?;
+            let body = req.into_body();
+            let mut opts = write_options(q)?;
+            let obj = decode_object(def, ct.as_deref(), &body, &mut opts)?;
             check_type(def, &obj)?;
-            let updated = reg.update(def, ns, &name, obj, None, &write_options(q)?).await?;
+            let updated = reg.update(def, ns, &name, obj, None, &opts).await?;
             Ok(object_response(200, def, updated, accept, q, pretty))
         }
         "patch" => {
             let name = r.name.clone().unwrap_or_default();
-            let (pt, patch) = read_patch(req).await?;
+            let (pt, patch, raw) = read_patch_raw(req).await?;
             let force = apply::check_patch_options(pt == PatchType::Apply, q.get("fieldManager"), q.get("force"))?;
-            let opts = write_options(q)?;
+            let opts = patch_options(q, pt, &raw)?;
             if pt == PatchType::Apply {
                 let (obj, created) = reg.apply(def, ns, &name, &patch, None, force, &opts).await?;
                 return Ok(object_response(if created { 201 } else { 200 }, def, obj, accept, q, pretty));
@@ -196,7 +256,12 @@ fn check_type(def: &ResourceDef, obj: &Value) -> Res<()> {
     Ok(())
 }
 
-async fn read_patch(req: Request<Incoming>) -> Res<(PatchType, Value)> {
+async fn read_patch(req: Request<Bytes>) -> Res<(PatchType, Value)> {
+    read_patch_raw(req).await.map(|(pt, patch, _)| (pt, patch))
+}
+
+/// A patch's type, its decoded document and its raw bytes.
+async fn read_patch_raw(req: Request<Bytes>) -> Res<(PatchType, Value, bytes::Bytes)> {
     let ct = negotiate::essence(header(&req, "content-type"));
     let pt = match ct.as_str() {
         "application/json-patch+json" => PatchType::Json,
@@ -215,17 +280,17 @@ async fn read_patch(req: Request<Incoming>) -> Res<(PatchType, Value)> {
             ))
         }
     };
-    let body = read_body(req.into_body()).await?;
+    let body = req.into_body();
     let patch: Value = if pt == PatchType::Apply {
         negotiate::decode_body(Some("application/yaml"), &body)?
     } else {
         serde_json::from_slice(&body).map_err(|e| StatusError::bad_request(format!("error decoding patch: {e}")))?
     };
-    Ok((pt, patch))
+    Ok((pt, patch, body))
 }
 
-async fn delete_options(req: Request<Incoming>, q: &Query) -> Res<DeleteOptions> {
-    let body = read_body(req.into_body()).await?;
+async fn delete_options(req: Request<Bytes>, q: &Query) -> Res<DeleteOptions> {
+    let body = req.into_body();
     let mut opts = DeleteOptions { dry_run: dry_run(q)?, ..Default::default() };
     if !body.iter().all(u8::is_ascii_whitespace) {
         let v: Value = serde_json::from_slice(&body)
@@ -343,7 +408,7 @@ pub fn selector_string(sel: &Value) -> String {
 #[allow(clippy::too_many_arguments)]
 async fn subresource(
     state: &ApiState,
-    req: Request<Incoming>,
+    req: Request<Bytes>,
     def: &'static ResourceDef,
     ns: Option<&str>,
     name: &str,
@@ -369,16 +434,17 @@ async fn subresource(
         }
         ("status", "update") => {
             let ct = header(&req, "content-type").map(str::to_string);
-            let body = read_body(req.into_body()).await?;
-            let obj = negotiate::decode_body(ct.as_deref(), &body)?;
+            let body = req.into_body();
+            let mut opts = write_options(q)?;
+            let obj = decode_object(def, ct.as_deref(), &body, &mut opts)?;
             check_type(def, &obj)?;
-            let updated = reg.update(def, ns, name, obj, Some("status"), &write_options(q)?).await?;
+            let updated = reg.update(def, ns, name, obj, Some("status"), &opts).await?;
             Ok(object_response(200, def, updated, accept, q, pretty))
         }
         ("status", "patch") => {
-            let (pt, patch) = read_patch(req).await?;
+            let (pt, patch, raw) = read_patch_raw(req).await?;
             let force = apply::check_patch_options(pt == PatchType::Apply, q.get("fieldManager"), q.get("force"))?;
-            let opts = write_options(q)?;
+            let opts = patch_options(q, pt, &raw)?;
             let updated = match pt {
                 PatchType::Apply => reg.apply(def, ns, name, &patch, Some("status"), force, &opts).await?.0,
                 _ => reg.patch(def, ns, name, pt, &patch, Some("status"), &opts).await?,
@@ -393,7 +459,7 @@ async fn subresource(
             let opts = write_options(q)?;
             let update = if verb == "update" {
                 let ct = header(&req, "content-type").map(str::to_string);
-                let body = read_body(req.into_body()).await?;
+                let body = req.into_body();
                 let scale = negotiate::decode_body(ct.as_deref(), &body)?;
                 ScaleChange::Replace(scale)
             } else {
@@ -436,7 +502,7 @@ async fn subresource(
             let opts = write_options(q)?;
             let change = if verb == "update" {
                 let ct = header(&req, "content-type").map(str::to_string);
-                let body = read_body(req.into_body()).await?;
+                let body = req.into_body();
                 ScaleChange::Replace(negotiate::decode_body(ct.as_deref(), &body)?)
             } else {
                 let (pt, patch) = read_patch(req).await?;
@@ -459,7 +525,7 @@ async fn subresource(
             Ok(object_response(200, def, updated, accept, q, pretty))
         }
         ("binding", "create") => {
-            let body = read_body(req.into_body()).await?;
+            let body = req.into_body();
             let binding = negotiate::decode_body(Some("application/json"), &body)?;
             let node = binding.pointer("/target/name").and_then(Value::as_str).unwrap_or("").to_string();
             if node.is_empty() {
@@ -493,14 +559,14 @@ async fn subresource(
             Ok(respond(201, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}), accept.format, pretty))
         }
         ("eviction", "create") => {
-            let _ = read_body(req.into_body()).await?;
+            let _ = req.into_body();
             let opts = DeleteOptions { dry_run: dry_run(q)?, ..Default::default() };
             reg.delete(def, ns, name, &opts).await?;
             Ok(respond(201, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}), accept.format, pretty))
         }
         ("finalize", "update") => {
             let ct = header(&req, "content-type").map(str::to_string);
-            let body = read_body(req.into_body()).await?;
+            let body = req.into_body();
             let obj = negotiate::decode_body(ct.as_deref(), &body)?;
             let finalizers = obj.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
             let updated = reg

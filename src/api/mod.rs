@@ -174,6 +174,16 @@ fn is_public_path(path: &str) -> bool {
 async fn handle(state: Arc<ApiState>, user: Arc<User>, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     state.metrics.inflight_inc();
+    // Read the (bounded) body first: answering before it is consumed would reset an HTTP/2
+    // stream under a client that is still sending.
+    let (parts, body) = req.into_parts();
+    let req = match read_body(body).await {
+        Ok(bytes) => Request::from_parts(parts, bytes),
+        Err(e) => {
+            state.metrics.inflight_dec();
+            return error_response(&e, false);
+        }
+    };
     let path = req.uri().path().to_string();
     let query = request::Query::parse(req.uri().query());
     let pretty = query.flag("pretty")
@@ -250,7 +260,7 @@ fn authorize(user: &User, method: &http::Method, path: &str, target: &request::T
 
 async fn non_resource(
     state: &ApiState,
-    req: Request<Incoming>,
+    req: Request<Bytes>,
     path: &str,
     query: &request::Query,
     pretty: bool,

@@ -42,6 +42,8 @@ pub struct ListOutput {
 pub struct WriteOptions {
     pub dry_run: bool,
     pub field_manager: Option<String>,
+    /// What to do with unknown and duplicate fields (`fieldValidation`); Warn by default.
+    pub field_validation: super::fields::FieldValidation,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -334,7 +336,11 @@ impl Registry {
         loop {
             let want = if opts.limit == 0 { 0 } else { opts.limit - items.len() };
             let chunk = if filter.is_empty() || want == 0 { want } else { want.max(256) };
-            let res = self.store.list(&prefix, start_after.as_deref(), chunk)?;
+            // A continued list reads the snapshot of its first page.
+            let res = match pinned_rv {
+                Some(rv) => self.store.list_at(&prefix, start_after.as_deref(), chunk, rv)?,
+                None => self.store.list(&prefix, start_after.as_deref(), chunk)?,
+            };
             revision.get_or_insert(res.revision);
             let n = res.items.len();
             let mut last_key = None;
@@ -483,6 +489,7 @@ impl Registry {
         if !obj.is_object() {
             return Err(StatusError::bad_request("the request body must be a JSON object"));
         }
+        super::fields::check_body(def, &mut obj, &opts.field_validation)?;
         let ns = self.ns_for(def, ns);
         set_type_meta(def, &mut obj);
         let body_ns = meta_str(&obj, "namespace").to_string();
@@ -514,16 +521,22 @@ impl Registry {
                 meta.remove("generation");
             }
         }
-        (def.default)(&mut obj);
-        if let Fields::Update(sub) = fields {
-            super::apply::track_update(def, None, &mut obj, opts.field_manager.as_deref(), sub);
-        }
+        // The name is generated before defaulting, which may derive labels from it (jobs).
         let generate = meta_str(&obj, "name").is_empty() && !meta_str(&obj, "generateName").is_empty();
         let base = meta_str(&obj, "generateName").to_string();
         let attempts = if generate { 8 } else { 1 };
+        let template = obj;
+        let mut obj = template.clone();
         for attempt in 0..attempts {
             if generate {
+                obj = template.clone();
                 meta_mut(&mut obj).insert("name".into(), json!(names::generate_name(&base)));
+            }
+            if attempt == 0 || generate {
+                (def.default)(&mut obj);
+                if let Fields::Update(sub) = fields {
+                    super::apply::track_update(def, None, &mut obj, opts.field_manager.as_deref(), sub);
+                }
             }
             let name = meta_str(&obj, "name").to_string();
             let errs = self.validate_common(def, &obj, None);
@@ -567,13 +580,14 @@ impl Registry {
         def: &'static ResourceDef,
         ns: Option<&str>,
         name: &str,
-        obj: Value,
+        mut obj: Value,
         subresource: Option<&str>,
         opts: &WriteOptions,
     ) -> Result<Value> {
         if !obj.is_object() {
             return Err(StatusError::bad_request("the request body must be a JSON object"));
         }
+        super::fields::check_body(def, &mut obj, &opts.field_validation)?;
         let body_name = meta_str(&obj, "name");
         if body_name != name {
             return Err(StatusError::bad_request(format!(
@@ -657,8 +671,10 @@ impl Registry {
                     return Err(StatusError::conflict(def, name));
                 }
             }
-            let old = self.decode_kv(def, &kv)?;
+            let mut old = self.decode_kv(def, &kv)?;
+            super::fields::drop_unknown(def, &mut old);
             let mut new = change(&old)?;
+            super::fields::check_object(def, &mut new, opts.field_validation.directive)?;
             // Metadata the client may not change.
             {
                 let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
@@ -774,7 +790,8 @@ impl Registry {
             _ => None,
         };
         self.update_as(def, ns, name, wanted_rv, opts, Fields::Update(subresource), |old| {
-            let patched = apply_patch(old, patch_type, body, (def.group, def.version, def.kind))?;
+            let mut patched = apply_patch(old, patch_type, body, (def.group, def.version, def.kind))?;
+            super::fields::check_patch(def, &mut patched, patch_type, body, &opts.field_validation)?;
             Ok(merge_update(def, old, patched, subresource))
         })
         .await

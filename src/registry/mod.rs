@@ -6,6 +6,7 @@ use serde_json::Value;
 
 pub mod allocator;
 pub mod apply;
+pub mod fields;
 pub mod generic;
 pub mod hooks;
 pub mod print;

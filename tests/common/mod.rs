@@ -22,16 +22,8 @@ pub fn binary() -> &'static str {
 impl Server {
     /// Starts a fresh server and waits until it is ready.
     pub fn start() -> Server {
-        let dir = tempfile::Builder::new()
-            .prefix("mkrs-test-")
-            .tempdir()
-            .expect("temp dir");
-        let mut s = Server {
-            kubeconfig: dir.path().join("kubeconfig.yaml"),
-            dir,
-            child: None,
-            url: String::new(),
-        };
+        let dir = tempfile::Builder::new().prefix("mkrs-test-").tempdir().expect("temp dir");
+        let mut s = Server { kubeconfig: dir.path().join("kubeconfig.yaml"), dir, child: None, url: String::new() };
         s.spawn();
         s
     }
@@ -69,11 +61,7 @@ impl Server {
         loop {
             if let Ok(text) = std::fs::read_to_string(&self.kubeconfig) {
                 if let Some(line) = text.lines().find(|l| l.trim_start().starts_with("server:")) {
-                    self.url = line
-                        .trim_start()
-                        .trim_start_matches("server:")
-                        .trim()
-                        .to_string();
+                    self.url = line.trim_start().trim_start_matches("server:").trim().to_string();
                     let out = self.kubectl(&["get", "--raw", "/readyz"]);
                     if out.status.success() {
                         return;
@@ -85,11 +73,7 @@ impl Server {
                     panic!("server exited early with {status}; log:\n{}", self.log());
                 }
             }
-            assert!(
-                Instant::now() < deadline,
-                "server not ready in 30 s; log:\n{}",
-                self.log()
-            );
+            assert!(Instant::now() < deadline, "server not ready in 30 s; log:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -116,12 +100,7 @@ impl Server {
         let mut child = cmd.spawn().expect("run kubectl");
         if let Some(input) = stdin {
             use std::io::Write;
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(input.as_bytes())
-                .expect("write stdin");
+            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
         }
         child.wait_with_output().expect("kubectl output")
     }
@@ -168,9 +147,7 @@ impl Server {
     /// A kube-rs client using the written kubeconfig.
     pub async fn kube_client(&self) -> kube::Client {
         let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("read kubeconfig");
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-            .await
-            .expect("kube config");
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.expect("kube config");
         kube::Client::try_from(cfg).expect("kube client")
     }
 
