@@ -17,6 +17,12 @@ pub async fn before_create(registry: &Registry, def: &'static ResourceDef, obj: 
     if is_service(def) {
         return service::before_create(registry.store(), obj).await;
     }
+    if std::ptr::eq(def, &super::pod::PODS) {
+        return super::priorityclass::admit_pod(registry, obj).await;
+    }
+    if std::ptr::eq(def, &super::persistentvolumeclaim::PERSISTENTVOLUMECLAIMS) {
+        return super::storageclass::admit_claim(registry, obj).await;
+    }
     Ok(())
 }
 

@@ -198,3 +198,40 @@ mod validation_tests {
         );
     }
 }
+
+/// Priority admission for a new pod: a pod naming a class gets that class's value and
+/// preemption policy (an unknown class is refused); a pod naming none gets the global
+/// default class, if there is one (the lowest-valued, as upstream picks).
+pub async fn admit_pod(registry: &super::generic::Registry, pod: &mut Value) -> super::status::Result<()> {
+    use serde_json::json;
+    let class_name = pod.pointer("/spec/priorityClassName").and_then(Value::as_str).unwrap_or("").to_string();
+    let class = if class_name.is_empty() {
+        let all = registry.list(&PRIORITYCLASSES, None, &Default::default()).await?;
+        all.items
+            .into_iter()
+            .filter(|c| c.get("globalDefault").and_then(Value::as_bool) == Some(true))
+            .min_by_key(|c| c.get("value").and_then(Value::as_i64).unwrap_or(0))
+    } else {
+        match registry.get(&PRIORITYCLASSES, None, &class_name).await {
+            Ok(c) => Some(c),
+            Err(e) if e.code == 404 => {
+                let pod_name = pod.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+                return Err(super::status::StatusError::forbidden(format!(
+                    "pods \"{pod_name}\" is forbidden: no PriorityClass with name {class_name} was found"
+                ))
+                .with_details(json!({"name": pod_name, "kind": "pods"})));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let Some(class) = class else { return Ok(()) };
+    let name = class.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let value = class.get("value").and_then(Value::as_i64).unwrap_or(0);
+    let policy = class.get("preemptionPolicy").and_then(Value::as_str).unwrap_or("PreemptLowerPriority").to_string();
+    if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.insert("priorityClassName".into(), json!(name));
+        spec.insert("priority".into(), json!(value));
+        spec.insert("preemptionPolicy".into(), json!(policy));
+    }
+    Ok(())
+}

@@ -110,3 +110,31 @@ mod default_tests {
         assert_eq!((&sc["reclaimPolicy"], &sc["volumeBindingMode"]), (&json!("Retain"), &json!("WaitForFirstConsumer")));
     }
 }
+
+/// DefaultStorageClass admission: a new claim that names no class (the field absent, not "")
+/// gets the default StorageClass, the newest one when several are marked default.
+pub async fn admit_claim(registry: &super::generic::Registry, claim: &mut Value) -> super::status::Result<()> {
+    if claim.pointer("/spec/storageClassName").is_some_and(|v| !v.is_null()) {
+        return Ok(());
+    }
+    let all = registry.list(&STORAGECLASSES, None, &Default::default()).await?;
+    let is_default = |c: &Value| {
+        ["storageclass.kubernetes.io/is-default-class", "storageclass.beta.kubernetes.io/is-default-class"]
+            .iter()
+            .any(|a| c.pointer("/metadata/annotations").and_then(|m| m.get(*a)).and_then(Value::as_str) == Some("true"))
+    };
+    let newest = all.items.into_iter().filter(is_default).max_by(|a, b| {
+        let t = |c: &Value| c.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or("").to_string();
+        t(a).cmp(&t(b)).then_with(|| {
+            let n = |c: &Value| c.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+            n(b).cmp(&n(a))
+        })
+    });
+    if let Some(class) = newest {
+        let name = class.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        if let Some(spec) = claim.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.insert("storageClassName".into(), Value::String(name));
+        }
+    }
+    Ok(())
+}
