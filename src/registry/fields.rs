@@ -1096,7 +1096,8 @@ fn go_float(f: f64) -> String {
     if neg {
         out.push('-');
     }
-    if exp < -4 || exp >= 6 {
+    // %e when the exponent is below -4 or at least the shortest-precision threshold, 6.
+    if !(-4..6).contains(&exp) {
         out.push_str(&digits[..1]);
         if digits.len() > 1 {
             out.push('.');
