@@ -260,26 +260,31 @@ async fn configmaps_and_namespaces_through_kube_rs() {
             .as_deref(),
         Some("Active")
     );
+    // A finalizer on something inside holds the namespace in Terminating until it is released.
+    let mut held = configmap("held", &[]);
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    cms.create(&PostParams::default(), &held).await.expect("create held");
     namespaces
         .delete("team-a", &DeleteParams::default())
         .await
         .expect("delete namespace");
-    if let Some(n) = namespaces.get_opt("team-a").await.unwrap() {
-        assert_eq!(
-            n.status.and_then(|s| s.phase).as_deref(),
-            Some("Terminating")
-        );
-        assert!(n.metadata.deletion_timestamp.is_some());
-        let err = api_error(
-            cms.create(&PostParams::default(), &configmap("late", &[]))
-                .await,
-            "create in a terminating namespace",
-        );
-        assert_eq!((err.code, err.reason.as_str()), (403, "Forbidden"));
-        assert_eq!(
-            err.message,
-            r#"configmaps "late" is forbidden: unable to create new content in namespace team-a because it is being terminated"#
-        );
+    let n = namespaces.get("team-a").await.expect("terminating namespace");
+    assert_eq!(n.status.and_then(|s| s.phase).as_deref(), Some("Terminating"));
+    assert!(n.metadata.deletion_timestamp.is_some());
+    let err = api_error(cms.create(&PostParams::default(), &configmap("late", &[])).await, "create in a terminating namespace");
+    assert_eq!((err.code, err.reason.as_str()), (403, "Forbidden"));
+    assert_eq!(
+        err.message,
+        r#"configmaps "late" is forbidden: unable to create new content in namespace team-a because it is being terminated"#
+    );
+    // Releasing the finalizer lets the namespace finish.
+    cms.patch("held", &PatchParams::default(), &Patch::Merge(serde_json::json!({"metadata": {"finalizers": null}})))
+        .await
+        .expect("release the finalizer");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while namespaces.get_opt("team-a").await.unwrap().is_some() {
+        assert!(std::time::Instant::now() < deadline, "namespace team-a still there 10 s after its content was released");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 
