@@ -34,3 +34,16 @@ fn pods_take_their_priority_from_their_class_and_claims_get_the_default_storage_
     s.ok_stdin(&["create", "-f", "-"], &claim("c2"));
     assert_eq!(s.ok(&["get", "pvc", "c2", "-o", "jsonpath={.spec.storageClassName}"]), "fast");
 }
+
+#[test]
+fn a_server_dry_run_shows_the_admitted_priority_and_stores_nothing() {
+    let s = Server::start();
+    s.ok_stdin(&["create", "-f", "-"], "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: high}\nvalue: 1000\n");
+    let out = s.ok_stdin(
+        &["create", "--dry-run=server", "-o", "jsonpath={.spec.priority}", "-f", "-"],
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: dry}\nspec:\n  priorityClassName: high\n  containers: [{name: c, image: busybox}]\n",
+    );
+    assert_eq!(out, "1000");
+    let err = s.fails(&["get", "pod", "dry"]);
+    assert!(err.contains(r#"pods "dry" not found"#), "{err}");
+}

@@ -539,6 +539,7 @@ impl Registry {
                 }
             }
             let name = meta_str(&obj, "name").to_string();
+            super::hooks::admit_create(self, def, &mut obj).await?;
             let errs = self.validate_common(def, &obj, None);
             if !errs.is_empty() {
                 return Err(StatusError::invalid(def, &name, &errs));

@@ -17,6 +17,12 @@ pub async fn before_create(registry: &Registry, def: &'static ResourceDef, obj: 
     if is_service(def) {
         return service::before_create(registry.store(), obj).await;
     }
+    Ok(())
+}
+
+/// Admission that only reads the cluster (Priority, DefaultStorageClass): runs on every create,
+/// dry runs included, after defaulting and before validation.
+pub async fn admit_create(registry: &Registry, def: &'static ResourceDef, obj: &mut Value) -> Result<()> {
     if std::ptr::eq(def, &super::pod::PODS) {
         return super::priorityclass::admit_pod(registry, obj).await;
     }
