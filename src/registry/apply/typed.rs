@@ -11,7 +11,7 @@
 //! the list and map facts the server's OpenAPI documents carry win.
 
 use super::fieldset::{path_string, values_equal, Path, PathElement, Set};
-use crate::api::openapi::facts;
+use crate::registry::patch::list_types as facts;
 use crate::registry::patch::{Schema, Strategy};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};

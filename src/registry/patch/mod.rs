@@ -4,6 +4,7 @@
 //! `strategic_merge` with the schema `schema_for` finds for the object's kind.
 
 #[rustfmt::skip]
+pub mod list_types;
 pub mod merge_keys;
 pub mod schema;
 pub mod strategic;
