@@ -167,9 +167,8 @@ mod default_tests {
 }
 
 use super::validation::{
-    as_selector, dedup, field, forbidden, go, immutable, int_of, int_or_percent_value, invalid, label_selector,
-    nonnegative, not_more_than_100_percent, not_supported, obj_of, pod_template_for_replica_set,
-    positive_int_or_percent, required, selector_is_empty, str_of, Path,
+    dedup, field, forbidden, go, immutable, int_of, int_or_percent_value, invalid, nonnegative,
+    not_more_than_100_percent, not_supported, obj_of, positive_int_or_percent, selector_and_template, str_of, Path,
 };
 
 /// ValidateDeployment / ValidateDeploymentUpdate, then the strategy's check that
@@ -179,28 +178,7 @@ fn validate(d: &Value, old: Option<&Value>) -> Vec<super::FieldError> {
     let sp = Path::new("spec");
     let mut errs = nonnegative(Some(int_of(spec, "replicas").unwrap_or(1)), &sp.child("replicas"));
     let sel = field(spec, "selector");
-    match sel {
-        None => errs.push(required(&sp.child("selector"), "")),
-        Some(s) => {
-            errs.extend(label_selector(Some(s), &sp.child("selector")));
-            if selector_is_empty(s) {
-                errs.push(invalid(
-                    &sp.child("selector"),
-                    go::label_selector(Some(s)),
-                    "empty selector is invalid for deployment",
-                ));
-            }
-        }
-    }
-    match as_selector(sel) {
-        None => errs.push(invalid(&sp.child("selector"), go::label_selector(sel), "invalid label selector")),
-        Some(selector) => errs.extend(pod_template_for_replica_set(
-            obj_of(spec, "template"),
-            &selector,
-            &sp.child("template"),
-            "ReplicaSet",
-        )),
-    }
+    errs.extend(selector_and_template(spec, &sp));
     errs.extend(strategy(field(spec, "strategy"), &sp.child("strategy")));
     let min_ready = int_of(spec, "minReadySeconds").unwrap_or(0);
     errs.extend(nonnegative(Some(min_ready), &sp.child("minReadySeconds")));

@@ -109,10 +109,7 @@ mod default_tests {
     }
 }
 
-use super::validation::{
-    as_selector, dedup, field, go, immutable, int_of, invalid, label_selector, nonnegative, obj_of,
-    pod_template_for_replica_set, required, selector_is_empty, Path,
-};
+use super::validation::{dedup, field, go, immutable, int_of, nonnegative, obj_of, selector_and_template, Path};
 
 /// ValidateReplicaSet / ValidateReplicaSetUpdate, then the strategy's check that
 /// `spec.selector` never changes (apps/v1).
@@ -122,29 +119,7 @@ fn validate(rs: &Value, old: Option<&Value>) -> Vec<super::FieldError> {
     let mut errs = nonnegative(int_of(spec, "replicas"), &sp.child("replicas"));
     errs.extend(nonnegative(int_of(spec, "minReadySeconds"), &sp.child("minReadySeconds")));
     let sel = field(spec, "selector");
-    match sel {
-        None => errs.push(required(&sp.child("selector"), "")),
-        Some(s) => {
-            errs.extend(label_selector(Some(s), &sp.child("selector")));
-            if selector_is_empty(s) {
-                // Upstream's wording, "deployment" included.
-                errs.push(invalid(
-                    &sp.child("selector"),
-                    go::label_selector(Some(s)),
-                    "empty selector is invalid for deployment",
-                ));
-            }
-        }
-    }
-    match as_selector(sel) {
-        None => errs.push(invalid(&sp.child("selector"), go::label_selector(sel), "invalid label selector")),
-        Some(selector) => errs.extend(pod_template_for_replica_set(
-            obj_of(spec, "template"),
-            &selector,
-            &sp.child("template"),
-            "ReplicaSet",
-        )),
-    }
+    errs.extend(selector_and_template(spec, &sp));
     if let Some(old) = old {
         errs.extend(immutable(sel, field(obj_of(old, "spec"), "selector"), &sp.child("selector"), go::label_selector));
     }

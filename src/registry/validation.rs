@@ -2464,6 +2464,37 @@ pub fn pod_template_spec(tpl: &Value, path: &Path, opts: &PodOpts) -> Vec<FieldE
     errs
 }
 
+/// The selector and template of a Deployment or ReplicaSet spec (`spec` at `sp`): the
+/// selector is required, valid and non-empty (upstream says "deployment" for both kinds), and
+/// the template must carry its labels.
+pub fn selector_and_template(spec: &Value, sp: &Path) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let sel = field(spec, "selector");
+    match sel {
+        None => errs.push(required(&sp.child("selector"), "")),
+        Some(s) => {
+            errs.extend(label_selector(Some(s), &sp.child("selector")));
+            if selector_is_empty(s) {
+                errs.push(invalid(
+                    &sp.child("selector"),
+                    go::label_selector(Some(s)),
+                    "empty selector is invalid for deployment",
+                ));
+            }
+        }
+    }
+    match as_selector(sel) {
+        None => errs.push(invalid(&sp.child("selector"), go::label_selector(sel), "invalid label selector")),
+        Some(selector) => errs.extend(pod_template_for_replica_set(
+            obj_of(spec, "template"),
+            &selector,
+            &sp.child("template"),
+            "ReplicaSet",
+        )),
+    }
+    errs
+}
+
 /// ValidatePodTemplateSpecForReplicaSet (Deployments, ReplicaSets): the template must carry
 /// the selector's labels and restart Always.
 pub fn pod_template_for_replica_set(tpl: &Value, selector: &LabelSelector, path: &Path, kind: &str) -> Vec<FieldError> {
