@@ -1,5 +1,5 @@
-//! The supervisor: starts the components in order (store → bootstrap → API server), marks the
-//! server ready, and stops them in reverse order on SIGTERM/SIGINT or the cancellation token.
+//! The supervisor: starts the components in order (store → bootstrap → API server →
+//! controllers, scheduler, nodes), marks the server ready, and stops them in reverse order on SIGTERM/SIGINT or the cancellation token.
 
 use crate::api::{self, tls, ApiState};
 use crate::config::Config;
@@ -86,11 +86,25 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Runni
 
     let state = ApiState::new(registry.clone(), SocketAddr::new(client_host, api_addr.port()).to_string(), shutdown.clone());
     let server = tokio::spawn(api::serve(listener, pki.server_config.clone(), state.clone()));
-    let client = crate::client::Client::new(registry.clone(), "minikube-rs-controller-manager");
-    let namespaces = tokio::spawn(crate::controllers::namespace::run(client, shutdown.clone()));
+    let client = crate::client::Client::new(registry.clone(), "kube-controller-manager");
+    let ctx = crate::controllers::runtime::Context::new(client, shutdown.clone());
+    let mut tasks = vec![server];
+    tasks.extend(crate::controllers::start_all(&ctx));
+    let scheduler_ctx = crate::controllers::runtime::Context {
+        client: crate::client::Client::new(registry.clone(), "kube-scheduler"),
+        ..ctx.clone()
+    };
+    tasks.push(tokio::spawn(crate::scheduler::run(scheduler_ctx)));
+    if config.simulated_nodes > 0 {
+        let node_ctx = crate::controllers::runtime::Context {
+            client: crate::client::Client::new(registry.clone(), "kubelet"),
+            ..ctx.clone()
+        };
+        tasks.push(tokio::spawn(crate::node::simulated::run(node_ctx, config.simulated_nodes)));
+    }
     state.ready.store(true, Ordering::Release);
     tracing::info!(address = %url, elapsed_ms = t0.elapsed().as_millis() as u64, "API server ready");
-    Ok(Running { registry, api_addr, shutdown, tasks: vec![server, namespaces], store })
+    Ok(Running { registry, api_addr, shutdown, tasks, store })
 }
 
 /// `minikube-rs server`: runs until SIGTERM or SIGINT.

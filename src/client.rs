@@ -2,8 +2,8 @@
 //! typed with k8s-openapi; and informers that list and watch one kind into a local read-only
 //! cache and hand typed events to controllers over channels. Nothing in-process calls HTTP.
 
-use crate::registry::generic::{
-    DeleteOptions, Deleted, ListOptions, PatchType, Registry, WatchEvent, WatchOptions, WriteOptions,
+pub use crate::registry::generic::DeleteOptions;
+use crate::registry::generic::{ Deleted, ListOptions, PatchType, Registry, WatchEvent, WatchOptions, WriteOptions,
 };
 use crate::registry::status::StatusError;
 use crate::registry::{self, ResourceDef};
@@ -162,10 +162,23 @@ where
 
     /// Deletes; Ok(None) when the object is gone, Ok(Some) while finalizers hold it.
     pub async fn delete(&self, name: &str) -> Result<Option<K>> {
-        match self.client.registry.delete(self.def, self.ns(), name, &DeleteOptions::default()).await? {
+        self.delete_with(name, &DeleteOptions::default()).await
+    }
+
+    /// Deletes with options (propagation policy, grace period, preconditions).
+    pub async fn delete_with(&self, name: &str, opts: &DeleteOptions) -> Result<Option<K>> {
+        match self.client.registry.delete(self.def, self.ns(), name, opts).await? {
             Deleted::Gone(_) => Ok(None),
             Deleted::Pending(v) => Ok(Some(decode(v)?)),
         }
+    }
+}
+
+impl Api<k8s_openapi::api::core::v1::Pod> {
+    /// Binds the pod to a node (the binding subresource), as the scheduler does.
+    pub async fn bind(&self, name: &str, node: &str) -> Result<()> {
+        crate::registry::pod::bind(&self.client.registry, self.ns(), name, node, None, &self.client.write_opts()).await?;
+        Ok(())
     }
 }
 

@@ -26,6 +26,7 @@ pub const ENV_BIND_ADDRESS: &str = "MINIKUBE_RS_BIND_ADDRESS";
 pub const ENV_KUBECONFIG: &str = "MINIKUBE_RS_KUBECONFIG";
 pub const ENV_LOG: &str = "MINIKUBE_RS_LOG";
 pub const ENV_CONFIG: &str = "MINIKUBE_RS_CONFIG";
+pub const ENV_SIMULATED_NODES: &str = "MINIKUBE_RS_SIMULATED_NODES";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -79,6 +80,10 @@ pub struct ServerArgs {
     /// Log filter in tracing's syntax, e.g. "debug" or "info,minikube_rs::api=debug" (default info; env MINIKUBE_RS_LOG)
     #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
+    /// Register N simulated nodes (kwok-style: pods run without containers), for control-plane
+    /// work and measurement at scale (default 0; env MINIKUBE_RS_SIMULATED_NODES)
+    #[arg(long, value_name = "N")]
+    pub simulated_nodes: Option<u32>,
 }
 
 /// The YAML configuration file: the same settings as the flags, by their flag names.
@@ -90,6 +95,7 @@ pub struct FileConfig {
     pub bind_address: Option<IpAddr>,
     pub kubeconfig: Option<PathBuf>,
     pub log: Option<String>,
+    pub simulated_nodes: Option<u32>,
 }
 
 impl FileConfig {
@@ -122,6 +128,8 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
     /// Tracing filter.
     pub log: String,
+    /// How many simulated nodes to register (0: none).
+    pub simulated_nodes: u32,
 }
 
 impl Default for Config {
@@ -134,6 +142,7 @@ impl Default for Config {
             bind_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
             config_file: None,
             log: DEFAULT_LOG.to_string(),
+            simulated_nodes: 0,
         }
     }
 }
@@ -247,6 +256,16 @@ impl Config {
             .or(file.log)
             .unwrap_or_else(|| DEFAULT_LOG.to_string());
 
+        let simulated_nodes = match (args.simulated_nodes, env(ENV_SIMULATED_NODES)) {
+            (Some(n), _) => n,
+            (None, Some(var)) => var.trim().parse::<u32>().map_err(|e| Error::Env {
+                var: ENV_SIMULATED_NODES,
+                value: var.clone(),
+                reason: format!("not a node count: {e}"),
+            })?,
+            (None, None) => file.simulated_nodes.unwrap_or(0),
+        };
+
         Ok(Config {
             data_dir,
             api_port,
@@ -254,6 +273,7 @@ impl Config {
             kubeconfig,
             config_file,
             log,
+            simulated_nodes,
         })
     }
 

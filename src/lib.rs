@@ -4,5 +4,7 @@ pub mod appliance;
 pub mod client;
 pub mod config;
 pub mod controllers;
+pub mod node;
 pub mod registry;
+pub mod scheduler;
 pub mod store;

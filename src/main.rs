@@ -437,6 +437,9 @@ fn server_flags(args: &ServerArgs, config: &Config) -> Vec<OsString> {
     if let Some(log) = &args.log {
         flags.extend(["--log".into(), log.into()]);
     }
+    if let Some(n) = args.simulated_nodes {
+        flags.extend(["--simulated-nodes".into(), n.to_string().into()]);
+    }
     flags
 }
 

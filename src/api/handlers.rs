@@ -532,30 +532,8 @@ async fn subresource(
                 return Err(StatusError::new(422, "Invalid", format!("Binding.core \"{name}\" is invalid: target.name: Required value")));
             }
             let opts = write_options(q)?;
-            reg.update_with(def, ns, name, None, &opts, |old| {
-                let current = old.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
-                if !current.is_empty() {
-                    return Err(StatusError::conflict_msg(def, name, &format!("pod {name} is already assigned to node \"{current}\"")));
-                }
-                let mut new = old.clone();
-                if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
-                    spec.insert("nodeName".into(), json!(node));
-                }
-                if let Some(ann) = binding.pointer("/metadata/annotations").and_then(Value::as_object) {
-                    let meta = new.get_mut("metadata").and_then(Value::as_object_mut);
-                    if let Some(meta) = meta {
-                        let a = meta.entry("annotations").or_insert_with(|| json!({}));
-                        if let Some(a) = a.as_object_mut() {
-                            for (k, v) in ann {
-                                a.insert(k.clone(), v.clone());
-                            }
-                        }
-                    }
-                }
-                set_condition(&mut new, "PodScheduled", "True", None);
-                Ok(new)
-            })
-            .await?;
+            let annotations = binding.pointer("/metadata/annotations").and_then(Value::as_object).cloned();
+            crate::registry::pod::bind(reg, ns, name, &node, annotations.as_ref(), &opts).await?;
             Ok(respond(201, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}), accept.format, pretty))
         }
         ("eviction", "create") => {
@@ -597,25 +575,6 @@ enum ScaleChange {
 }
 
 /// Sets (or replaces) a condition in status.conditions.
-pub fn set_condition(obj: &mut Value, type_: &str, status_: &str, reason: Option<&str>) {
-    let Some(map) = obj.as_object_mut() else { return };
-    let st = map.entry("status").or_insert_with(|| json!({}));
-    let Some(st) = st.as_object_mut() else { return };
-    let conds = st.entry("conditions").or_insert_with(|| json!([]));
-    let Some(conds) = conds.as_array_mut() else { return };
-    let mut c = json!({"type": type_, "status": status_, "lastProbeTime": null, "lastTransitionTime": crate::registry::generic::now_rfc3339()});
-    if let Some(r) = reason {
-        c["reason"] = json!(r);
-    }
-    if let Some(existing) = conds.iter_mut().find(|c| c.get("type").and_then(Value::as_str) == Some(type_)) {
-        if existing.get("status").and_then(Value::as_str) != Some(status_) {
-            *existing = c;
-        }
-    } else {
-        conds.push(c);
-    }
-}
-
 /// What the apiserver answers for logs/exec/attach/port-forward of a pod whose container
 /// is not running.
 fn pod_not_running(pod: &Value, sub: &str, q: &Query) -> StatusError {

@@ -2,7 +2,8 @@
 //! Status with its reason logic, Restarts) and the pod field selectors.
 
 use jiff::Timestamp;
-use serde_json::Value;
+use serde_json::{json, Value};
+use super::status::StatusError;
 
 use super::print::*;
 use super::{Column, NameRule, ResourceDef, Subresource, VERBS_ALL, VERBS_GET_PATCH_UPDATE};
@@ -834,4 +835,61 @@ mod validation_tests {
         ]
         );
     }
+}
+
+/// Sets (or replaces, when its status changes) one condition in `status.conditions`.
+pub fn set_condition(obj: &mut Value, type_: &str, status_: &str, reason: Option<&str>) {
+    let Some(map) = obj.as_object_mut() else { return };
+    let st = map.entry("status").or_insert_with(|| json!({}));
+    let Some(st) = st.as_object_mut() else { return };
+    let conds = st.entry("conditions").or_insert_with(|| json!([]));
+    let Some(conds) = conds.as_array_mut() else { return };
+    let mut c = json!({"type": type_, "status": status_, "lastProbeTime": null, "lastTransitionTime": crate::registry::generic::now_rfc3339()});
+    if let Some(r) = reason {
+        c["reason"] = json!(r);
+    }
+    if let Some(existing) = conds.iter_mut().find(|c| c.get("type").and_then(Value::as_str) == Some(type_)) {
+        if existing.get("status").and_then(Value::as_str) != Some(status_) {
+            *existing = c;
+        }
+    } else {
+        conds.push(c);
+    }
+}
+
+
+/// The binding subresource: assigns an unassigned pod to a node (once) and marks it
+/// PodScheduled, as the scheduler's Binding does.
+pub async fn bind(
+    reg: &super::generic::Registry,
+    ns: Option<&str>,
+    name: &str,
+    node: &str,
+    annotations: Option<&serde_json::Map<String, Value>>,
+    opts: &super::generic::WriteOptions,
+) -> Result<Value, StatusError> {
+    let def = super::find("", "v1", "pods").ok_or_else(|| StatusError::internal("pods not served"))?;
+    reg.update_with(def, ns, name, None, opts, |old| {
+        let current = old.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+        if !current.is_empty() {
+            return Err(StatusError::conflict_msg(def, name, &format!("pod {name} is already assigned to node \"{current}\"")));
+        }
+        let mut new = old.clone();
+        if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.insert("nodeName".into(), json!(node));
+        }
+        if let Some(ann) = annotations {
+            if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+                let a = meta.entry("annotations").or_insert_with(|| json!({}));
+                if let Some(a) = a.as_object_mut() {
+                    for (k, v) in ann {
+                        a.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        set_condition(&mut new, "PodScheduled", "True", None);
+        Ok(new)
+    })
+    .await
 }
