@@ -13,6 +13,8 @@ pub struct Server {
     pub child: Option<Child>,
     pub kubeconfig: PathBuf,
     pub url: String,
+    /// Extra `server` flags, kept across restarts (e.g. `--simulated-nodes 2`).
+    pub extra_args: Vec<String>,
 }
 
 pub fn binary() -> &'static str {
@@ -22,10 +24,26 @@ pub fn binary() -> &'static str {
 impl Server {
     /// Starts a fresh server and waits until it is ready.
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts a fresh server with extra `server` flags.
+    pub fn start_with(args: &[&str]) -> Server {
         let dir = tempfile::Builder::new().prefix("mkrs-test-").tempdir().expect("temp dir");
-        let mut s = Server { kubeconfig: dir.path().join("kubeconfig.yaml"), dir, child: None, url: String::new() };
+        let mut s = Server {
+            kubeconfig: dir.path().join("kubeconfig.yaml"),
+            dir,
+            child: None,
+            url: String::new(),
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
+        };
         s.spawn();
         s
+    }
+
+    /// Starts a fresh server with `n` simulated nodes (pods run without containers).
+    pub fn start_simulated(n: u32) -> Server {
+        Server::start_with(&["--simulated-nodes", &n.to_string()])
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -46,6 +64,7 @@ impl Server {
         let child = Command::new(binary())
             .args(["server", "--api-port", port.as_str(), "--data-dir"])
             .arg(self.dir.path())
+            .args(&self.extra_args)
             .env("MINIKUBE_RS_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
