@@ -29,7 +29,8 @@ const USAGE: &str = "usage:
   loadgen creates  --kubeconfig PATH [--clients 32] [--seconds 5]
   loadgen gets     --kubeconfig PATH [--seconds 3]
   loadgen watch    --kubeconfig PATH [--watchers 100] [--events 200]
-  loadgen list     --kubeconfig PATH [--objects 10000] [--runs 5]";
+  loadgen list     --kubeconfig PATH [--objects 10000] [--runs 5]
+  loadgen churn    --kubeconfig PATH --pid PID [--nodes 100] [--deployments 100] [--replicas 100] [--label TEXT]";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -50,6 +51,7 @@ fn main() {
             "gets" => gets(&opts).await,
             "watch" => watch(&opts).await,
             "list" => list(&opts).await,
+            "churn" => churn(&opts).await,
             _ => Err(format!("unknown command {cmd:?}\n{USAGE}").into()),
         }
     });
@@ -745,5 +747,196 @@ async fn list(o: &Opts) -> Result<()> {
         ms(median(times)),
         "< 300 ms",
     );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Control-plane churn: Deployments → ReplicaSets → pods → scheduled → Running on simulated nodes
+
+fn deployment(name: &str, replicas: u64) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "web", "image": "nginx",
+                    "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}
+            }
+        }
+    })
+}
+
+/// Reads a watch stream of pods; records when each pod was first seen and first seen Running.
+async fn watch_pods(
+    t: Target,
+    rv: String,
+    total: usize,
+    created: Arc<std::sync::Mutex<HashMap<String, Instant>>>,
+    running: Arc<std::sync::Mutex<HashMap<String, Instant>>>,
+) -> Result<()> {
+    let mut conn = t.connect().await?;
+    conn.ready().await?;
+    let path = format!("/api/v1/pods?watch=true&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=1800");
+    let resp = conn.send_request(t.request("GET", &path, None)).await?;
+    if resp.status() != 200 {
+        return Err(format!("pod watch answered {}", resp.status()).into());
+    }
+    let mut body = resp.into_body();
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        if running.lock().map(|r| r.len()).unwrap_or(0) >= total {
+            return Ok(());
+        }
+        let Some(frame) = body.frame().await else {
+            return Err("the pod watch ended early".into());
+        };
+        let Ok(data) = frame?.into_data() else { continue };
+        let now = Instant::now();
+        buf.extend_from_slice(&data);
+        while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=nl).collect();
+            let ev: Value = serde_json::from_slice(&line)?;
+            let obj = &ev["object"];
+            let Some(ns) = obj["metadata"]["namespace"].as_str() else { continue };
+            let key = format!("{ns}/{}", obj["metadata"]["name"].as_str().unwrap_or(""));
+            if ev["type"] == "ADDED" || ev["type"] == "MODIFIED" {
+                created.lock().map_err(|_| "lock")?.entry(key.clone()).or_insert(now);
+                if obj["status"]["phase"] == "Running" {
+                    running.lock().map_err(|_| "lock")?.entry(key).or_insert(now);
+                }
+            }
+        }
+    }
+}
+
+/// Pods created per second, Running per second, time until all are Running, API latency
+/// during the churn and the server's RSS at the end.
+async fn churn(o: &Opts) -> Result<()> {
+    let t = Target::from_kubeconfig(Path::new(o.str("kubeconfig")?))?;
+    let pid: u32 = o.str("pid")?.parse().map_err(|_| "--pid is not a number")?;
+    let nodes = o.num("nodes", 100)? as usize;
+    let deployments = o.num("deployments", 100)? as usize;
+    let replicas = o.num("replicas", 100)?;
+    let label = o.0.get("label").cloned().unwrap_or_default();
+    let total = deployments * replicas as usize;
+    let ns = "bench-churn";
+
+    // Wait for the simulated nodes.
+    let mut c = t.connect().await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = call(&t, &mut c, "GET", "/api/v1/nodes", None).await?;
+        let list: Value = serde_json::from_slice(&body)?;
+        let ready = list["items"].as_array().map(|a| {
+            a.iter().filter(|n| n["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })).count()
+        }).unwrap_or(0);
+        if ready >= nodes {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("only {ready} of {nodes} nodes Ready after 60 s").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    namespace(&t, ns).await?;
+    let (_, body) = call(&t, &mut c, "GET", "/api/v1/pods?limit=1", None).await?;
+    let rv = serde_json::from_slice::<Value>(&body)?["metadata"]["resourceVersion"].as_str().unwrap_or("0").to_string();
+
+    let created = Arc::new(std::sync::Mutex::new(HashMap::new()));
+    let running = Arc::new(std::sync::Mutex::new(HashMap::new()));
+    let watcher = tokio::spawn(watch_pods(t.clone(), rv, total, created.clone(), running.clone()));
+
+    // API latency probe: a GET and a small LIST every 20 ms while the churn runs.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let probe = {
+        let t = t.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut conn = t.connect().await?;
+            let mut lat = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for path in ["/api/v1/namespaces/default/services/kubernetes", "/apis/apps/v1/namespaces/bench-churn/deployments?limit=10"] {
+                    let start = Instant::now();
+                    let (code, _) = call(&t, &mut conn, "GET", path, None).await?;
+                    if code == 200 {
+                        lat.push(start.elapsed());
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            lat.sort();
+            Ok::<_, Error>(lat)
+        })
+    };
+
+    let started = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut creators = Vec::new();
+    for _ in 0..8 {
+        let t = t.clone();
+        let next = next.clone();
+        creators.push(tokio::spawn(async move {
+            let mut conn = t.connect().await?;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= deployments {
+                    return Ok::<_, Error>(());
+                }
+                let path = format!("/apis/apps/v1/namespaces/{ns}/deployments");
+                let (code, body) = call(&t, &mut conn, "POST", &path, Some(&deployment(&format!("d{i:03}"), replicas))).await?;
+                if code != 201 {
+                    return Err(format!("creating deployment d{i:03}: {code} {}", String::from_utf8_lossy(&body)).into());
+                }
+            }
+        }));
+    }
+    for c in creators {
+        c.await??;
+    }
+    let timeout = Duration::from_secs(o.num("timeout-secs", 900)?);
+    let mut last_print = Instant::now();
+    loop {
+        if watcher.is_finished() {
+            break;
+        }
+        if started.elapsed() > timeout {
+            break;
+        }
+        if last_print.elapsed() > Duration::from_secs(10) {
+            let (cr, ru) = (created.lock().map(|m| m.len()).unwrap_or(0), running.lock().map(|m| m.len()).unwrap_or(0));
+            eprintln!("  … {:.0} s: {cr} pods created, {ru} Running", started.elapsed().as_secs_f64());
+            last_print = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let lat = probe.await??;
+    if watcher.is_finished() {
+        watcher.await??;
+    } else {
+        watcher.abort();
+    }
+    let created = created.lock().map_err(|_| "lock")?.clone();
+    let running = running.lock().map_err(|_| "lock")?.clone();
+    let last = |m: &HashMap<String, Instant>| m.values().max().map(|t| t.saturating_duration_since(started)).unwrap_or_default();
+    let (all_created, all_running) = (last(&created), last(&running));
+    let title = if label.is_empty() { String::new() } else { format!(" ({label})") };
+    println!("{deployments} Deployments x {replicas} replicas on {nodes} simulated nodes{title}");
+    figure("  pods created", format!("{} / {total}", created.len()), "");
+    figure("  pods Running", format!("{} / {total}", running.len()), "");
+    figure("  pods created per second", format!("{:.0} /s", created.len() as f64 / all_created.as_secs_f64().max(1e-3)), "");
+    figure("  pods Running per second", format!("{:.0} /s", running.len() as f64 / all_running.as_secs_f64().max(1e-3)), "> 500/s");
+    figure("  time until all pods Running", format!("{:.1} s", all_running.as_secs_f64()), "");
+    figure("  API GET/LIST latency during churn, p50", ms(pct(&lat, 0.50)), "");
+    figure("  API GET/LIST latency during churn, p99", ms(pct(&lat, 0.99)), "");
+    figure("  server RSS at the end", format!("{:.1} MiB", vm_rss_kib(pid)? as f64 / 1024.0), "< 500 MiB");
+    if running.len() < total {
+        return Err(format!("only {} of {total} pods Running after {:.0} s", running.len(), timeout.as_secs_f64()).into());
+    }
     Ok(())
 }
