@@ -77,13 +77,18 @@ fn live_pods(s: &Server, app: &str) -> Vec<Value> {
 #[test]
 fn replicaset_creates_scales_adopts_and_reports() {
     let s = Server::start_simulated(1);
+    // A bare pod matching the selector, there first: adopted and counted, so only two are created.
+    s.ok(&["run", "stray", "--image=nginx", "--labels=app=web"]);
     s.ok_stdin(&["apply", "-f", "-"], RS);
     let pods = eventually("3 pods", || Some(live_pods(&s, "web")).filter(|p| p.len() == 3));
+    assert!(pods.iter().any(|p| p["metadata"]["name"] == "stray"));
     let rs = json(&s, &["get", "rs", "web"]);
     for p in &pods {
         let name = p["metadata"]["name"].as_str().unwrap();
-        assert!(name.starts_with("web-") && name.len() == "web-".len() + 5, "{name}");
-        assert_eq!(p["metadata"]["generateName"], "web-");
+        if name != "stray" {
+            assert!(name.starts_with("web-") && name.len() == "web-".len() + 5, "{name}");
+            assert_eq!(p["metadata"]["generateName"], "web-");
+        }
         let owner = &p["metadata"]["ownerReferences"][0];
         assert_eq!(owner["kind"], "ReplicaSet");
         assert_eq!(owner["apiVersion"], "apps/v1");
@@ -98,7 +103,7 @@ fn replicaset_creates_scales_adopts_and_reports() {
     });
     assert_eq!(rs["status"]["fullyLabeledReplicas"], 3);
     let events = s.ok(&["get", "events", "--field-selector", "involvedObject.name=web"]);
-    assert_eq!(events.matches("SuccessfulCreate").count(), 3, "{events}");
+    assert_eq!(events.matches("SuccessfulCreate").count(), 2, "{events}");
     assert!(events.contains("Created pod: web-"), "{events}");
     let describe = s.ok(&["describe", "rs", "web"]);
     assert!(describe.contains("replicaset-controller"), "{describe}");
@@ -108,23 +113,15 @@ fn replicaset_creates_scales_adopts_and_reports() {
     eventually("1 pod", || Some(live_pods(&s, "web")).filter(|p| p.len() == 1));
     eventually("2 deletions", || {
         let ev = s.ok(&["get", "events", "--field-selector", "involvedObject.name=web,reason=SuccessfulDelete"]);
-        (ev.matches("Deleted pod: web-").count() == 2).then_some(())
+        (ev.matches("Deleted pod: ").count() == 2).then_some(())
     });
     eventually("rs status 1", || {
         let rs = json(&s, &["get", "rs", "web"]);
         (rs["status"]["replicas"] == 1 && rs["status"]["observedGeneration"] == 2).then_some(())
     });
 
-    // A bare pod matching the selector is adopted and counted: no new pod is created for it.
     s.ok(&["scale", "rs", "web", "--replicas=2"]);
     eventually("2 pods", || Some(live_pods(&s, "web")).filter(|p| p.len() == 2));
-    s.ok(&["run", "stray", "--image=nginx", "--labels=app=web"]);
-    eventually("stray adopted", || {
-        let p = json(&s, &["get", "pod", "stray"]);
-        (p["metadata"]["ownerReferences"][0]["name"] == "web").then_some(())
-    });
-    // Three pods for two replicas: one is deleted again.
-    eventually("back to 2", || Some(live_pods(&s, "web")).filter(|p| p.len() == 2));
 
     // A pod whose labels stop matching is released (its ownerReference removed) and replaced.
     let victim = live_pods(&s, "web")[0]["metadata"]["name"].as_str().unwrap().to_string();
