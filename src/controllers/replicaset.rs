@@ -876,3 +876,227 @@ pub async fn run(ctx: Context) {
     });
     tokio::join!(rs_task, rc_task);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Informer;
+    use crate::registry::generic::Registry;
+    use crate::store::{recording::RecordingBackend, Store, StoreOptions};
+    use k8s_openapi::api::core::v1::{ContainerStatus, PodCondition, PodSpec, PodStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use std::sync::atomic::{AtomicUsize, Ordering as AtOrd};
+    use tokio_util::sync::CancellationToken;
+
+    fn ts(s: i64) -> jiff::Timestamp {
+        jiff::Timestamp::from_second(s).unwrap()
+    }
+
+    struct P {
+        node: &'static str,
+        phase: &'static str,
+        ready_at: Option<i64>,
+        restarts: i32,
+        created: i64,
+        uid: &'static str,
+    }
+
+    fn pod(p: P) -> Arc<Pod> {
+        Arc::new(Pod {
+            metadata: ObjectMeta {
+                name: Some(p.uid.to_string()),
+                namespace: Some("default".into()),
+                uid: Some(p.uid.to_string()),
+                creation_timestamp: Some(Time(ts(p.created))),
+                ..Default::default()
+            },
+            spec: Some(PodSpec { node_name: Some(p.node.to_string()).filter(|n| !n.is_empty()), ..Default::default() }),
+            status: Some(PodStatus {
+                phase: Some(p.phase.into()),
+                conditions: p.ready_at.map(|t| {
+                    vec![PodCondition {
+                        type_: "Ready".into(),
+                        status: "True".into(),
+                        last_transition_time: Some(Time(ts(t))),
+                        ..Default::default()
+                    }]
+                }),
+                container_statuses: Some(vec![ContainerStatus { restart_count: p.restarts, ..Default::default() }]),
+                ..Default::default()
+            }),
+        })
+    }
+
+    fn base(uid: &'static str) -> P {
+        P { node: "n1", phase: "Running", ready_at: Some(1000), restarts: 0, created: 900, uid }
+    }
+
+    fn order(pods: &[Arc<Pod>], related: &[Arc<Pod>]) -> Vec<String> {
+        pods_to_delete(pods, related, pods.len() - 1, ts(100_000))
+            .iter()
+            .map(|p| p.metadata.uid.clone().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn victims_follow_upstream_ranking() {
+        let pods = vec![
+            pod(base("running-ready")),
+            pod(P { node: "", phase: "Pending", ready_at: None, ..base("unassigned") }),
+            pod(P { phase: "Pending", ready_at: None, ..base("pending") }),
+            pod(P { phase: "Unknown", ready_at: None, ..base("unknown") }),
+            pod(P { ready_at: None, ..base("not-ready") }),
+            pod(P { restarts: 5, ..base("restarts") }),
+        ];
+        assert_eq!(order(&pods, &pods), ["unassigned", "pending", "unknown", "not-ready", "restarts"]);
+
+        // Ready for less time goes first; within one log2 bucket of age, the uid decides.
+        let pods = vec![pod(P { ready_at: Some(10), ..base("long") }), pod(P { ready_at: Some(99_000), ..base("short") })];
+        assert_eq!(order(&pods, &pods), ["short"]);
+        // Newer first when everything else ties (ages 1000 and 50000 s: different buckets).
+        let pods = vec![pod(P { created: 99_000, ..base("new") }), pod(P { created: 50_000, ..base("old") })];
+        assert_eq!(order(&pods, &[]), ["new"]);
+        let pods = vec![pod(P { created: 99_000, ..base("b") }), pod(P { created: 99_001, ..base("a") })];
+        assert_eq!(order(&pods, &[]), ["a"], "same bucket: uid order");
+
+        // Doubled up on a node (counting the sibling ReplicaSets' pods) goes first.
+        let mine = vec![pod(P { node: "n1", ..base("alone") }), pod(P { node: "n2", ..base("crowded") })];
+        let related = vec![mine[0].clone(), mine[1].clone(), pod(P { node: "n2", ..base("sibling") })];
+        assert_eq!(order(&mine, &related), ["crowded"]);
+    }
+
+    #[test]
+    fn deletion_cost_annotation_orders_before_rank() {
+        let mut cheap = (*pod(base("cheap"))).clone();
+        cheap.metadata.annotations = Some([("controller.kubernetes.io/pod-deletion-cost".to_string(), "-5".to_string())].into());
+        let pods = vec![pod(base("normal")), Arc::new(cheap)];
+        assert_eq!(order(&pods, &pods), ["cheap"]);
+    }
+
+    #[tokio::test]
+    async fn slow_start_doubles_batches_and_stops_at_the_first_failing_batch() {
+        let calls = AtomicUsize::new(0);
+        let (ok, err) = slow_start_batch(20, 1, || {
+            let n = calls.fetch_add(1, AtOrd::SeqCst);
+            async move { if n == 5 { Err("quota") } else { Ok(n) } }
+        })
+        .await;
+        // Batches 1, 2, 4: the third batch (calls 3..6) holds the failure; no fourth batch.
+        assert_eq!(calls.load(AtOrd::SeqCst), 7);
+        assert_eq!(ok.len(), 6);
+        assert_eq!(err, Some("quota"));
+        let calls = AtomicUsize::new(0);
+        let (ok, err) = slow_start_batch(10, 1, || {
+            calls.fetch_add(1, AtOrd::SeqCst);
+            async { Ok::<_, ()>(()) }
+        })
+        .await;
+        assert_eq!((ok.len(), err), (10, None));
+    }
+
+    #[test]
+    fn replica_failure_is_set_on_errors_and_removed_after_a_clean_sync() {
+        let now = ts(5000);
+        let pods = vec![pod(base("a"))];
+        let s = calculate_status(&StatusView::default(), 3, 2, 0, None, &pods, Some("pods \"x\" is forbidden: exceeded quota"), now);
+        assert_eq!(s.replicas, 1);
+        assert_eq!(s.ready_replicas, 1);
+        assert_eq!(s.observed_generation, 3);
+        assert_eq!(s.conditions.len(), 1);
+        assert_eq!(s.conditions[0].reason.as_deref(), Some("FailedCreate"));
+        // Still failing: the condition stays as it was.
+        let again = calculate_status(&s, 3, 2, 0, None, &pods, Some("other"), ts(6000));
+        assert_eq!(again.conditions, s.conditions);
+        let clean = calculate_status(&s, 3, 2, 0, None, &pods, None, now);
+        assert!(clean.conditions.is_empty());
+        let patch = clean.to_patch();
+        assert_eq!(patch["status"]["conditions"], Value::Null);
+        assert_eq!(patch["status"]["replicas"], 1);
+        assert_eq!(patch["status"]["fullyLabeledReplicas"], 1);
+    }
+
+    #[test]
+    fn available_needs_min_ready_seconds() {
+        let pods = vec![pod(P { ready_at: Some(1000), ..base("a") }), pod(P { ready_at: Some(1095), ..base("b") })];
+        let s = calculate_status(&StatusView::default(), 1, 2, 10, None, &pods, None, ts(1100));
+        assert_eq!((s.ready_replicas, s.available_replicas), (2, 1));
+    }
+
+    async fn client() -> Client {
+        let opts = StoreOptions { history_revisions: 1_000_000, compaction_interval: Duration::from_secs(3600) };
+        let store = Store::open_with_backend(Arc::new(RecordingBackend::default()), opts).unwrap();
+        let client = Client::new(Registry::new(store), "test");
+        let ns = k8s_openapi::api::core::v1::Namespace {
+            metadata: ObjectMeta { name: Some("default".into()), ..Default::default() },
+            ..Default::default()
+        };
+        client.api::<k8s_openapi::api::core::v1::Namespace>(None).unwrap().create(&ns).await.unwrap();
+        client
+    }
+
+    fn replicaset(replicas: i32) -> ReplicaSet {
+        serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expectations_hold_back_a_second_sync_until_the_creations_are_seen() {
+        let client = client().await;
+        let stop = CancellationToken::new();
+        let rs_api = client.api::<ReplicaSet>(Some("default")).unwrap();
+        rs_api.create(&replicaset(3)).await.unwrap();
+        let informer = Informer::<ReplicaSet>::start(&client, None, stop.clone()).unwrap();
+        let mut reader = informer.reader();
+        reader.wait_synced().await;
+        let index = Arc::new(Mutex::new(PodIndex::default()));
+        let recorder = Recorder::start(client.clone(), stop.clone());
+        let engine = Engine::<ReplicaSet>::new(client.clone(), &recorder, reader, index.clone());
+        let key = ObjectKey::new(Some("default"), "web");
+        let pods_api = client.api::<Pod>(Some("default")).unwrap();
+
+        engine.sync(key.clone()).await.unwrap();
+        let (created, _) = pods_api.list(None).await.unwrap();
+        assert_eq!(created.len(), 3);
+        assert!(created.iter().all(|p| p.metadata.generate_name.as_deref() == Some("web-")));
+
+        // The index has not seen them yet: a second sync must not create more.
+        engine.sync(key.clone()).await.unwrap();
+        assert_eq!(pods_api.list(None).await.unwrap().0.len(), 3);
+
+        // Seen: satisfied, and nothing more to do.
+        for p in &created[..2] {
+            index.lock().unwrap().apply(Arc::new(p.clone()));
+        }
+        engine.sync(key.clone()).await.unwrap();
+        assert_eq!(pods_api.list(None).await.unwrap().0.len(), 3, "one creation still unseen");
+        index.lock().unwrap().apply(Arc::new(created[2].clone()));
+        engine.sync(key.clone()).await.unwrap();
+        assert_eq!(pods_api.list(None).await.unwrap().0.len(), 3);
+
+        // A pod deleted behind the controller's back is replaced once seen gone.
+        pods_api.delete(created[0].metadata.name.as_deref().unwrap()).await.unwrap();
+        index.lock().unwrap().remove(&created[0]);
+        engine.sync(key.clone()).await.unwrap();
+        assert_eq!(pods_api.list(None).await.unwrap().0.len(), 3);
+
+        // Status: written once the informer shows the RS (status is compared with the cache).
+        let rs = rs_api.get("web").await.unwrap();
+        assert_eq!(rs.status.as_ref().map(|s| s.replicas), Some(2), "the index held 2 when status was computed");
+        stop.cancel();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expectations_time_out() {
+        let e = Expectations::default();
+        let key = ObjectKey::new(Some("default"), "web");
+        let index = PodIndex::default();
+        e.expect_creations(&key, ["default/web-abcde".to_string()]);
+        assert!(!e.satisfied(&key, &index));
+        tokio::time::advance(EXPECTATIONS_TIMEOUT + Duration::from_secs(1)).await;
+        assert!(e.satisfied(&key, &index));
+    }
+}
