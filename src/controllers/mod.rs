@@ -7,6 +7,7 @@ pub mod daemonset;
 pub mod deployment;
 pub mod events;
 pub mod garbagecollector;
+pub mod history;
 pub mod job;
 pub mod namespace;
 pub mod nodelifecycle;
