@@ -1,0 +1,158 @@
+//! Simulated nodes with the real kubectl: nodes registered Ready with leases, bare pods
+//! bound to them go Running with addresses, run-to-completion pods finish, and pod deletion
+//! is graceful yet prompt.
+mod common;
+use common::*;
+
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+fn json(s: &Server, args: &[&str]) -> Value {
+    let mut full = args.to_vec();
+    full.extend_from_slice(&["-o", "json"]);
+    serde_json::from_str(&s.ok(&full)).expect("kubectl json")
+}
+
+/// Polls `check` until it returns Some, or fails after `secs`.
+fn wait_for<T>(secs: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn pod_manifest(name: &str, node: &str, restart: &str, annotations: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  annotations: {{{annotations}}}
+spec:
+  nodeName: {node}
+  restartPolicy: {restart}
+  containers:
+  - name: app
+    image: nginx
+"#
+    )
+}
+
+fn phase(s: &Server, name: &str) -> String {
+    s.ok(&["get", "pod", name, "-o", "jsonpath={.status.phase}"])
+}
+
+#[test]
+fn nodes_register_ready_with_leases() {
+    let s = Server::start_simulated(3);
+    let out = wait_for(20, "3 Ready nodes", || {
+        let out = s.ok(&["get", "nodes"]);
+        let r = rows(&out);
+        (r.len() == 4 && r[1..].iter().all(|row| row[1] == "Ready")).then_some(out)
+    });
+    let r = rows(&out);
+    assert_eq!(r[0], ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]);
+    let names: Vec<&str> = r[1..].iter().map(|row| row[0].as_str()).collect();
+    assert_eq!(names, ["sim-node-0", "sim-node-1", "sim-node-2"]);
+    for row in &r[1..] {
+        assert_eq!(row[2], "<none>");
+        assert_eq!(row[4], "v1.33.5");
+    }
+    let wide = rows(&s.ok(&["get", "node", "sim-node-1", "-o", "wide"]));
+    assert_eq!(wide[1][5], "172.31.0.2");
+    assert_eq!(wide[1].last().unwrap(), "simulated://1.0");
+
+    let node = json(&s, &["get", "node", "sim-node-2"]);
+    assert_eq!(node["spec"]["podCIDR"], "10.42.2.0/24");
+    assert_eq!(node["metadata"]["labels"]["kubernetes.io/hostname"], "sim-node-2");
+    assert_eq!(node["metadata"]["labels"]["kubernetes.io/os"], "linux");
+    assert_eq!(node["metadata"]["annotations"]["node.alpha.kubernetes.io/ttl"], "0");
+    assert_eq!(node["status"]["capacity"]["pods"], "110");
+    assert_eq!(node["status"]["allocatable"]["cpu"], "32");
+    let ready = node["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Ready").unwrap().clone();
+    assert_eq!(ready["reason"], "KubeletReady");
+    assert_eq!(ready["message"], "kubelet is posting ready status");
+
+    let leases = wait_for(20, "node leases", || {
+        let out = s.ok(&["get", "leases", "-n", "kube-node-lease"]);
+        (rows(&out).len() == 4).then_some(out)
+    });
+    assert!(leases.contains("sim-node-0"), "{leases}");
+    let lease = json(&s, &["get", "lease", "-n", "kube-node-lease", "sim-node-0"]);
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], 40);
+    assert_eq!(lease["spec"]["holderIdentity"], "sim-node-0");
+    assert_eq!(lease["metadata"]["ownerReferences"][0]["kind"], "Node");
+
+    // A restart re-registers the same nodes, never duplicates.
+    let mut s = s;
+    s.stop();
+    s.spawn();
+    wait_for(20, "nodes after restart", || {
+        let r = rows(&s.ok(&["get", "nodes"]));
+        (r.len() == 4 && r[1..].iter().all(|row| row[1] == "Ready")).then_some(())
+    });
+}
+
+#[test]
+fn bare_pods_run_finish_and_delete_promptly() {
+    let s = Server::start_simulated(2);
+    s.ok_stdin(&["apply", "-f", "-"], &pod_manifest("web", "sim-node-1", "Always", ""));
+    wait_for(20, "web Running", || (phase(&s, "web") == "Running").then_some(()));
+    let pod = json(&s, &["get", "pod", "web"]);
+    let st = &pod["status"];
+    assert_eq!(st["hostIP"], "172.31.0.2");
+    let ip = st["podIP"].as_str().unwrap().to_string();
+    assert!(ip.starts_with("10.42.1."), "{ip}");
+    assert_eq!(st["podIPs"][0]["ip"], ip.as_str());
+    assert_eq!(st["qosClass"], "BestEffort");
+    for c in st["conditions"].as_array().unwrap() {
+        assert_eq!(c["status"], "True", "{c}");
+    }
+    let cs = &st["containerStatuses"][0];
+    assert_eq!(cs["ready"], true);
+    assert_eq!(cs["started"], true);
+    assert_eq!(cs["restartCount"], 0);
+    assert_eq!(cs["image"], "docker.io/library/nginx:latest");
+    assert!(cs["containerID"].as_str().unwrap().starts_with("simulated://"));
+    assert!(cs["state"]["running"]["startedAt"].is_string());
+    let r = rows(&s.ok(&["get", "pod", "web", "-o", "wide"]));
+    assert_eq!(&r[1][1..3], ["1/1", "Running"]);
+    assert_eq!(r[1][5], ip);
+    assert_eq!(r[1][6], "sim-node-1");
+
+    // A second pod on the same node gets another address.
+    s.ok_stdin(&["apply", "-f", "-"], &pod_manifest("web2", "sim-node-1", "Always", ""));
+    wait_for(20, "web2 Running", || (phase(&s, "web2") == "Running").then_some(()));
+    let ip2 = s.ok(&["get", "pod", "web2", "-o", "jsonpath={.status.podIP}"]);
+    assert_ne!(ip, ip2);
+
+    // kubectl delete waits for the pod to go; the simulated kubelet finishes it at once.
+    let t0 = Instant::now();
+    let out = s.ok(&["delete", "pod", "web"]);
+    assert_eq!(out.trim(), "pod \"web\" deleted");
+    assert!(t0.elapsed() < Duration::from_secs(10), "delete took {:?}", t0.elapsed());
+    s.fails(&["get", "pod", "web"]);
+
+    // Run to completion.
+    s.ok_stdin(&["apply", "-f", "-"], &pod_manifest("once", "sim-node-0", "Never", ""));
+    wait_for(20, "once Succeeded", || (phase(&s, "once") == "Succeeded").then_some(()));
+    let r = rows(&s.ok(&["get", "pod", "once"]));
+    assert_eq!(&r[1][1..3], ["0/1", "Completed"]);
+    let pod = json(&s, &["get", "pod", "once"]);
+    let ready = pod["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Ready").unwrap().clone();
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "PodCompleted");
+    assert_eq!(pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"], 0);
+
+    s.ok_stdin(
+        &["apply", "-f", "-"],
+        &pod_manifest("fails", "sim-node-0", "Never", "\"sim.minikube-rs.io/exit-code\": \"2\", \"sim.minikube-rs.io/run-seconds\": \"0.2\""),
+    );
+    wait_for(20, "fails Failed", || (phase(&s, "fails") == "Failed").then_some(()));
+    let r = rows(&s.ok(&["get", "pod", "fails"]));
+    assert_eq!(&r[1][1..3], ["0/1", "Error"]);
+}
