@@ -1,0 +1,201 @@
+//! The scheduler core under virtual time: queue order, assumed pods, spreading, retries.
+
+use super::*;
+use rand::SeedableRng;
+use serde_json::json;
+
+fn node(name: &str, cpu: &str, extra: serde_json::Value) -> Arc<Node> {
+    let mut v = json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        "status": {"allocatable": {"cpu": cpu, "memory": "8Gi", "pods": "110"}}});
+    if let (Some(a), Some(b)) = (v.as_object_mut(), extra.as_object()) {
+        for (k, val) in b {
+            a.insert(k.clone(), val.clone());
+        }
+    }
+    Arc::new(serde_json::from_value(v).unwrap())
+}
+
+fn pod(name: &str, spec: serde_json::Value) -> Arc<Pod> {
+    let mut s = json!({"containers": [{"name": "c", "image": "nginx"}]});
+    if let (Some(a), Some(b)) = (s.as_object_mut(), spec.as_object()) {
+        for (k, val) in b {
+            a.insert(k.clone(), val.clone());
+        }
+    }
+    Arc::new(
+        serde_json::from_value(json!({"metadata": {"name": name, "namespace": "default", "labels": {"app": name},
+            "creationTimestamp": "2026-01-01T00:00:00Z", "resourceVersion": "1"}, "spec": s, "status": {"phase": "Pending"}}))
+        .unwrap(),
+    )
+}
+
+fn cpu_pod(name: &str, cpu: &str) -> Arc<Pod> {
+    pod(name, json!({"containers": [{"name": "c", "image": "nginx", "resources": {"requests": {"cpu": cpu}}}]}))
+}
+
+fn bound(p: &Pod, node: &str) -> Arc<Pod> {
+    let mut p = p.clone();
+    p.spec.as_mut().unwrap().node_name = Some(node.into());
+    Arc::new(p)
+}
+
+fn no_ns(_: &str) -> Option<BTreeMap<String, String>> {
+    None
+}
+
+fn rng() -> rand::rngs::StdRng {
+    rand::rngs::StdRng::seed_from_u64(7)
+}
+
+/// Pops and schedules everything ready; returns (pod, decision).
+fn drain(s: &mut Scheduler, now: Instant) -> Vec<(String, Decision)> {
+    let mut out = Vec::new();
+    let mut r = rng();
+    while let Some(p) = s.queue.pop(now) {
+        let d = s.schedule(&p, &no_ns, &mut r);
+        let key = pod_key(&p);
+        match &d {
+            Decision::Bind(_) => s.queue.done(&key),
+            Decision::Unschedulable(_) => s.queue.failed(&key, true, now),
+        }
+        out.push((p.metadata.name.clone().unwrap(), d));
+    }
+    out
+}
+
+#[tokio::test(start_paused = true)]
+async fn assumed_pods_count_before_the_informer_reports_the_binding() {
+    let mut s = Scheduler::new();
+    let now = Instant::now();
+    s.resync(&[], &[node("n1", "1", json!({}))], now);
+    s.on_pod(cpu_pod("a", "600m"), now);
+    s.on_pod(cpu_pod("b", "600m"), now);
+    let out = drain(&mut s, now);
+    assert_eq!(out[0].1, Decision::Bind("n1".into()));
+    assert_eq!(
+        out[1].1,
+        Decision::Unschedulable(
+            "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+                .into()
+        )
+    );
+    // A stale unbound update of the assumed pod does not requeue it; the binding confirms it.
+    assert!(!s.on_pod(cpu_pod("a", "600m"), now));
+    assert!(s.queue.place("default/a").is_none());
+    s.on_pod(bound(&cpu_pod("a", "600m"), "n1"), now);
+    assert_eq!(s.cache.placement("default/a"), Some(("n1", false)));
+    // Deleting the bound pod frees the node and the pending pod fits after its backoff.
+    assert!(s.on_pod_deleted(&bound(&cpu_pod("a", "600m"), "n1")));
+    s.queue.move_all(now);
+    assert!(drain(&mut s, now).is_empty(), "still backing off");
+    let out = drain(&mut s, now + Duration::from_secs(1));
+    assert_eq!(out, [("b".to_string(), Decision::Bind("n1".into()))]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn higher_priority_pods_are_scheduled_first() {
+    let mut s = Scheduler::new();
+    let now = Instant::now();
+    s.resync(&[], &[node("n1", "1", json!({}))], now);
+    s.on_pod(cpu_pod("low", "800m"), now);
+    let mut high = (*cpu_pod("high", "800m")).clone();
+    high.spec.as_mut().unwrap().priority = Some(1000);
+    s.on_pod(Arc::new(high), now);
+    let out = drain(&mut s, now);
+    assert_eq!(out[0], ("high".to_string(), Decision::Bind("n1".into())));
+    assert_eq!(out[1].0, "low");
+    assert!(matches!(out[1].1, Decision::Unschedulable(_)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn replicas_spread_over_many_nodes() {
+    let mut s = Scheduler::new();
+    let now = Instant::now();
+    let nodes: Vec<Arc<Node>> = (0..100).map(|i| node(&format!("n{i}"), "32", json!({}))).collect();
+    s.resync(&[], &nodes, now);
+    let owner = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web", "uid": "rs-1", "controller": true}]);
+    for i in 0..1000 {
+        let mut p = (*pod(&format!("web-{i}"), json!({}))).clone();
+        p.metadata.owner_references = serde_json::from_value(owner.clone()).unwrap();
+        s.on_pod(Arc::new(p), now);
+    }
+    let started = std::time::Instant::now();
+    let out = drain(&mut s, now);
+    let elapsed = started.elapsed();
+    let mut per_node: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, d) in &out {
+        let Decision::Bind(n) = d else { panic!("{d:?}") };
+        *per_node.entry(n.clone()).or_insert(0) += 1;
+    }
+    assert_eq!(per_node.len(), 100);
+    assert!(per_node.values().all(|c| *c == 10), "{per_node:?}");
+    assert!(elapsed < Duration::from_secs(5), "1000 scheduling cycles took {elapsed:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn node_changes_retry_unschedulable_pods() {
+    let mut s = Scheduler::new();
+    let now = Instant::now();
+    s.resync(&[], &[], now);
+    let p = pod("p", json!({"nodeSelector": {"disk": "ssd"}}));
+    s.on_pod(p.clone(), now);
+    assert_eq!(drain(&mut s, now), [("p".to_string(), Decision::Unschedulable(filters::NO_NODES.into()))]);
+    assert!(s.on_node(node("n1", "1", json!({}))));
+    s.queue.move_all(now);
+    let later = now + Duration::from_secs(1);
+    let out = drain(&mut s, later);
+    assert_eq!(
+        out[0].1,
+        Decision::Unschedulable(
+            "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+                .into()
+        )
+    );
+    // A heartbeat-style update changes nothing the filters read.
+    let mut same = (*node("n1", "1", json!({}))).clone();
+    same.status.as_mut().unwrap().conditions = Some(vec![]);
+    assert!(!s.on_node(Arc::new(same)));
+    let labelled = node("n1", "1", json!({"metadata": {"name": "n1", "labels": {"disk": "ssd"}}}));
+    assert!(s.on_node(labelled));
+    s.queue.move_all(later);
+    assert!(drain(&mut s, later + Duration::from_millis(1500)).is_empty(), "two failures: two seconds of backoff");
+    assert_eq!(drain(&mut s, later + Duration::from_secs(2)), [("p".to_string(), Decision::Bind("n1".into()))]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn pods_of_other_schedulers_gated_or_finished_are_left_alone() {
+    let mut s = Scheduler::new();
+    let now = Instant::now();
+    s.resync(&[], &[node("n1", "1", json!({}))], now);
+    s.on_pod(pod("other", json!({"schedulerName": "my-scheduler"})), now);
+    s.on_pod(pod("gated", json!({"schedulingGates": [{"name": "wait"}]})), now);
+    assert!(drain(&mut s, now).is_empty());
+    // Removing the gate makes it schedulable.
+    s.on_pod(pod("gated", json!({})), now);
+    assert_eq!(drain(&mut s, now), [("gated".to_string(), Decision::Bind("n1".into()))]);
+    // A finished pod frees its node.
+    let mut done = (*bound(&cpu_pod("job", "1"), "n1")).clone();
+    s.on_pod(Arc::new(done.clone()), now);
+    assert_eq!(s.cache.node("n1").unwrap().requested.milli_cpu, 1000);
+    done.status.as_mut().unwrap().phase = Some("Succeeded".into());
+    assert!(s.on_pod(Arc::new(done), now));
+    assert_eq!(s.cache.node("n1").unwrap().requested.milli_cpu, 0);
+}
+
+#[test]
+fn namespace_selectors_in_affinity_terms_read_namespace_labels() {
+    let mut m = BTreeMap::new();
+    m.insert("prod".to_string(), BTreeMap::from([("env".to_string(), "prod".to_string())]));
+    let labels = ns_map(&m);
+    let term = filters::Term {
+        namespaces: vec![],
+        namespace_selector: Some(serde_json::from_value(json!({"matchLabels": {"env": "prod"}})).unwrap()),
+        selector: Some(Default::default()),
+        topology_key: "kubernetes.io/hostname".into(),
+        weight: 1,
+    };
+    let mut p = (*pod("x", json!({}))).clone();
+    assert!(!term.matches(&p, &labels));
+    p.metadata.namespace = Some("prod".into());
+    assert!(term.matches(&p, &labels));
+}
