@@ -150,6 +150,11 @@ where
         decode(self.client.registry.patch(self.def, self.ns(), name, PatchType::Merge, patch, None, &self.client.write_opts()).await?)
     }
 
+    /// Strategic merge patch of the object (`$deleteFromPrimitiveList/finalizers` and friends).
+    pub async fn patch_strategic(&self, name: &str, patch: &Value) -> Result<K> {
+        decode(self.client.registry.patch(self.def, self.ns(), name, PatchType::Strategic, patch, None, &self.client.write_opts()).await?)
+    }
+
     /// JSON merge patch of the status subresource.
     pub async fn patch_status(&self, name: &str, patch: &Value) -> Result<K> {
         decode(
