@@ -101,6 +101,38 @@ fn default(obj: &mut Value) {
     }
 }
 
+/// Where apps/v1 keeps the DaemonSet's template generation (internal `spec.templateGeneration`).
+pub const TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";
+
+fn set_template_generation(obj: &mut Value, generation: i64) {
+    if let Some(m) = obj.as_object_mut().and_then(|o| o.entry("metadata").or_insert_with(|| Value::Object(Default::default())).as_object_mut()) {
+        if let Some(a) = m.entry("annotations").or_insert_with(|| Value::Object(Default::default())).as_object_mut() {
+            a.insert(TEMPLATE_GENERATION.into(), Value::from(generation.to_string()));
+        }
+    }
+}
+
+/// PrepareForCreate: the template generation starts at 1.
+pub fn prepare_for_create(obj: &mut Value) {
+    set_template_generation(obj, 1);
+}
+
+/// PrepareForUpdate: the template generation is kept, and bumped when the template changes.
+pub fn prepare_for_update(old: &Value, new: &mut Value) {
+    let path = "/metadata/annotations/deprecated.daemonset.template.generation";
+    let old_gen = old.pointer(path).and_then(Value::as_str).and_then(|s| s.parse::<i64>().ok());
+    let changed = old.pointer("/spec/template") != new.pointer("/spec/template");
+    match (old_gen, changed) {
+        (Some(g), false) => set_template_generation(new, g),
+        (g, true) => set_template_generation(new, g.unwrap_or(0) + 1),
+        (None, false) => {
+            if let Some(a) = new.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
+                a.remove(TEMPLATE_GENERATION);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod default_tests {
     use super::*;
@@ -117,6 +149,17 @@ mod default_tests {
             ds["status"],
             json!({"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0, "numberReady": 0})
         );
+        let mut created = json!({"metadata": {"name": "agent"}});
+        prepare_for_create(&mut created);
+        assert_eq!(created["metadata"]["annotations"][TEMPLATE_GENERATION], "1");
+        let mut same = created.clone();
+        same["metadata"]["annotations"][TEMPLATE_GENERATION] = json!("7");
+        prepare_for_update(&created, &mut same);
+        assert_eq!(same["metadata"]["annotations"][TEMPLATE_GENERATION], "1");
+        let mut changed = created.clone();
+        changed["spec"] = json!({"template": {"metadata": {"labels": {"a": "b"}}}});
+        prepare_for_update(&created, &mut changed);
+        assert_eq!(changed["metadata"]["annotations"][TEMPLATE_GENERATION], "2");
         let mut ds = json!({"spec": {"updateStrategy": {"type": "OnDelete"}}});
         default(&mut ds);
         assert_eq!(ds["spec"]["updateStrategy"], json!({"type": "OnDelete"}));

@@ -17,6 +17,9 @@ pub async fn before_create(registry: &Registry, def: &'static ResourceDef, obj: 
     if is_service(def) {
         return service::before_create(registry.store(), obj).await;
     }
+    if std::ptr::eq(def, &super::daemonset::DAEMONSETS) {
+        super::daemonset::prepare_for_create(obj);
+    }
     Ok(())
 }
 
@@ -36,6 +39,9 @@ pub async fn admit_create(registry: &Registry, def: &'static ResourceDef, obj: &
 pub async fn before_update(registry: &Registry, def: &'static ResourceDef, old: &Value, new: &mut Value) -> Result<()> {
     if is_service(def) {
         return service::before_update(registry.store(), old, new).await;
+    }
+    if std::ptr::eq(def, &super::daemonset::DAEMONSETS) {
+        super::daemonset::prepare_for_update(old, new);
     }
     Ok(())
 }
