@@ -444,3 +444,46 @@ async fn a_hash_collision_bumps_the_collision_count() {
     let hash1 = compute_hash(&created.spec.as_ref().unwrap().template, Some(1));
     assert!(names.contains(&format!("web-{hash1}")), "{names:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn min_ready_seconds_reaches_the_replica_set_and_replica_failure_is_mirrored() {
+    let e = env().await;
+    e.dapi().create(&deployment("web", 2, "nginx", json!({}))).await.unwrap();
+    e.roll_to_end("web").await;
+    e.dapi().patch_merge("web", &json!({"spec": {"minReadySeconds": 5}})).await.unwrap();
+    e.reconcile("web").await;
+    let rss = e.rss().await;
+    assert_eq!(rss.len(), 1, "minReadySeconds is not a new template");
+    assert_eq!(rss[0].spec.as_ref().unwrap().min_ready_seconds, Some(5));
+    assert_eq!(ann(&rss[0].metadata, REVISION), "1");
+    let name = rss[0].metadata.name.clone().unwrap();
+    let failure = json!({"status": {"replicas": 2, "conditions": [{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+        "message": "pods \"x\" is forbidden: exceeded quota"}]}});
+    e.rsapi().patch_status(&name, &failure).await.unwrap();
+    e.reconcile("web").await;
+    let d = e.get("web").await;
+    assert_eq!(cond(&d, REPLICA_FAILURE), ("True".into(), "FailedCreate".into(), "pods \"x\" is forbidden: exceeded quota".into()));
+    e.rsapi().patch_status(&name, &json!({"status": {"conditions": null}})).await.unwrap();
+    e.reconcile("web").await;
+    assert!(condition(e.get("web").await.status.as_ref().unwrap(), REPLICA_FAILURE).is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn scaling_to_zero_and_back_keeps_one_replica_set() {
+    let e = env().await;
+    e.dapi().create(&deployment("web", 3, "nginx", json!({}))).await.unwrap();
+    e.roll_to_end("web").await;
+    e.dapi().patch_merge("web", &json!({"spec": {"replicas": 0}})).await.unwrap();
+    e.roll_to_end("web").await;
+    let rss = e.rss().await;
+    assert_eq!((rss.len(), rs_replicas(&rss[0])), (1, 0));
+    let d = e.get("web").await;
+    assert_eq!(cond(&d, AVAILABLE).0, "True", "zero of zero is minimum availability");
+    e.dapi().patch_merge("web", &json!({"spec": {"replicas": 2}})).await.unwrap();
+    e.roll_to_end("web").await;
+    assert_eq!(e.rs_sizes().await.iter().map(|r| r.1).collect::<Vec<_>>(), [2]);
+    let evs = e.events().await;
+    let name = &e.rss().await[0].metadata.name.clone().unwrap();
+    assert!(evs.contains(&("ScalingReplicaSet".into(), format!("Scaled down replica set {name} from 3 to 0"))), "{evs:?}");
+    assert!(evs.contains(&("ScalingReplicaSet".into(), format!("Scaled up replica set {name} from 0 to 2"))), "{evs:?}");
+}
