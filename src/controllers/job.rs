@@ -1295,4 +1295,4 @@ pub async fn run(ctx: Context) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
