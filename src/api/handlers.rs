@@ -218,7 +218,11 @@ async fn dispatch(state: &ApiState, req: Request<Bytes>, r: &ResourceRequest, q:
                         Ok(respond(200, &status::success(def, &name, Some(&uid)), accept.format, pretty))
                     }
                 }
-                Deleted::Pending(obj) => Ok(object_response(200, def, obj, accept, q, pretty)),
+                // 202 only where Kubernetes keeps it: a pending delete that asked orphanDependents=false.
+                Deleted::Pending(obj) => {
+                    let code = if opts.orphan_dependents == Some(false) { 202 } else { 200 };
+                    Ok(object_response(code, def, obj, accept, q, pretty))
+                }
             }
         }
         "deletecollection" => {
@@ -300,6 +304,7 @@ async fn delete_options(req: Request<Bytes>, q: &Query) -> Res<DeleteOptions> {
             v.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_string);
         opts.grace_period_seconds = v.get("gracePeriodSeconds").and_then(Value::as_i64);
         opts.propagation_policy = v.get("propagationPolicy").and_then(Value::as_str).map(str::to_string);
+        opts.orphan_dependents = v.get("orphanDependents").and_then(Value::as_bool);
         if v.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|x| x == "All")) {
             opts.dry_run = true;
         }
@@ -309,6 +314,16 @@ async fn delete_options(req: Request<Bytes>, q: &Query) -> Res<DeleteOptions> {
     }
     if let Some(p) = q.get("propagationPolicy") {
         opts.propagation_policy = Some(p.to_string());
+    }
+    if let Some(o) = q.get("orphanDependents") {
+        opts.orphan_dependents = o.parse().ok();
+    }
+    if let (Some(_), Some(p)) = (opts.orphan_dependents, opts.propagation_policy.as_deref()) {
+        return Err(StatusError::new(
+            422,
+            "Invalid",
+            format!("DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Invalid value: \"{p}\": orphanDependents and deletionPropagation cannot be both set"),
+        ));
     }
     if let Some(p) = opts.propagation_policy.as_deref() {
         if !matches!(p, "Orphan" | "Background" | "Foreground") {

@@ -71,7 +71,9 @@ async fn finalize(client: &Client, name: &str) -> Result<bool, crate::registry::
     let reg = client.registry();
     let mut remaining = 0;
     for def in namespaced_resources() {
-        let out = reg.delete_collection(def, Some(name), &ListOptions::default(), &DeleteOptions::default()).await?;
+        // As the namespace deleter: dependents in the background, never orphaned.
+        let opts = DeleteOptions { propagation_policy: Some("Background".into()), ..Default::default() };
+        let out = reg.delete_collection(def, Some(name), &ListOptions::default(), &opts).await?;
         // Objects held by finalizers stay until their owners release them.
         remaining += out.items.iter().filter(|o| o.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty())).count();
     }

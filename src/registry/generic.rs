@@ -52,7 +52,66 @@ pub struct DeleteOptions {
     pub precondition_uid: Option<String>,
     pub precondition_resource_version: Option<String>,
     pub grace_period_seconds: Option<i64>,
+    /// `Orphan`, `Background` or `Foreground`; None: the kind's default.
     pub propagation_policy: Option<String>,
+    /// The deprecated `orphanDependents` (true: Orphan, false: Background).
+    pub orphan_dependents: Option<bool>,
+}
+
+/// The finalizer that makes the garbage collector orphan an object's dependents.
+pub const ORPHAN_FINALIZER: &str = "orphan";
+/// The finalizer that holds an object until the garbage collector has deleted its dependents.
+pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+
+/// Whether deleting objects of this kind orphans their dependents unless the request says
+/// otherwise: the kinds whose legacy default Kubernetes keeps (core/v1 ReplicationControllers,
+/// batch/v1 Jobs); every other kind deletes them in the background.
+pub fn orphans_by_default(def: &ResourceDef) -> bool {
+    matches!((def.group, def.version, def.plural), ("", "v1", "replicationcontrollers") | ("batch", "v1", "jobs"))
+}
+
+/// The finalizers an object should carry once this delete request is applied, and whether
+/// they differ from its current ones (upstream's deletionFinalizersForGarbageCollection): the
+/// explicit request wins, then an `orphan`/`foregroundDeletion` finalizer already there, then
+/// the kind's default.
+pub fn deletion_finalizers(def: &ResourceDef, obj: &Value, opts: &DeleteOptions) -> (bool, Vec<String>) {
+    let current: Vec<String> = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    let existing = current.iter().find_map(|f| match f.as_str() {
+        ORPHAN_FINALIZER => Some(true),
+        FOREGROUND_FINALIZER => Some(false),
+        _ => None,
+    });
+    let policy = match (opts.orphan_dependents, opts.propagation_policy.as_deref()) {
+        (Some(true), _) => "Orphan",
+        (Some(false), _) => "Background",
+        (None, Some(p)) => p,
+        (None, None) => match existing {
+            Some(true) => "Orphan",
+            Some(false) => "Foreground",
+            None if orphans_by_default(def) => "Orphan",
+            None => "Background",
+        },
+    };
+    let mut out: Vec<String> = current.iter().filter(|f| *f != ORPHAN_FINALIZER && *f != FOREGROUND_FINALIZER).cloned().collect();
+    match policy {
+        "Orphan" => out.push(ORPHAN_FINALIZER.to_string()),
+        "Foreground" => out.push(FOREGROUND_FINALIZER.to_string()),
+        _ => {}
+    }
+    let same = {
+        let a: std::collections::BTreeSet<&String> = current.iter().collect();
+        let b: std::collections::BTreeSet<&String> = out.iter().collect();
+        a == b
+    };
+    if same {
+        (false, current)
+    } else {
+        (true, out)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -882,19 +941,47 @@ impl Registry {
                     ));
                 }
             }
-            let has_finalizers = obj.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+            // Propagation: `orphan` / `foregroundDeletion` finalizers for the garbage collector.
+            let (gc_changed, finalizers) = deletion_finalizers(def, &obj, opts);
+            let has_finalizers = !finalizers.is_empty();
             let ns_finalizers = def.plural == "namespaces" && def.group.is_empty()
                 && obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
-            if has_finalizers || ns_finalizers {
+            let already_deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
+            if has_finalizers || ns_finalizers || (already_deleting && gc_changed) {
                 // Graceful: mark for deletion; whoever owns the finalizers completes it.
-                if obj.pointer("/metadata/deletionTimestamp").is_some() {
+                if already_deleting && !gc_changed {
                     return Ok(Deleted::Pending(obj));
                 }
                 let mut new = obj.clone();
                 {
                     let m = meta_mut(&mut new);
-                    m.insert("deletionTimestamp".into(), json!(now_rfc3339()));
-                    m.insert("deletionGracePeriodSeconds".into(), json!(0));
+                    if !already_deleting {
+                        m.insert("deletionTimestamp".into(), json!(now_rfc3339()));
+                        m.insert("deletionGracePeriodSeconds".into(), json!(0));
+                    }
+                    if gc_changed {
+                        if finalizers.is_empty() {
+                            m.remove("finalizers");
+                        } else {
+                            m.insert("finalizers".into(), json!(finalizers));
+                        }
+                    }
+                }
+                if already_deleting && !has_finalizers && !ns_finalizers {
+                    // The request dropped the last finalizer: the object goes now.
+                    if opts.dry_run {
+                        return Ok(Deleted::Gone(new));
+                    }
+                    match self.store.delete(&key, Some(kv.mod_revision)).await {
+                        Ok(gone) => {
+                            super::hooks::after_delete(self, def, &new).await;
+                            meta_mut(&mut new).insert("resourceVersion".into(), json!(gone.mod_revision.to_string()));
+                            return Ok(Deleted::Gone(new));
+                        }
+                        Err(store::Error::Conflict { .. }) => continue,
+                        Err(store::Error::NotFound(_)) => return Err(StatusError::not_found(def, name)),
+                        Err(e) => return Err(e.into()),
+                    }
                 }
                 if ns_finalizers {
                     if let Some(map) = new.as_object_mut() {
