@@ -183,3 +183,22 @@ fn creating_in_a_terminating_namespace_is_refused() {
     s.ok(&["patch", "configmap", "held", "-n", "closing", "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]);
     eventually("namespace gone", || (!s.kubectl(&["get", "ns", "closing"]).status.success()).then_some(()));
 }
+
+#[test]
+fn a_new_namespace_gets_a_default_service_account() {
+    let s = Server::start_simulated(1);
+    s.ok(&["create", "namespace", "team"]);
+    let out = eventually("default sa", || {
+        let out = s.ok(&["get", "sa", "-n", "team"]);
+        out.contains("default").then_some(out)
+    });
+    let r = rows(&out);
+    assert_eq!(r[0], ["NAME", "SECRETS", "AGE"]);
+    assert_eq!(&r[1][..2], ["default", "0"]);
+    // Deleted, it comes back; the system namespaces have one too.
+    s.ok(&["delete", "sa", "default", "-n", "team"]);
+    eventually("recreated", || s.kubectl(&["get", "sa", "default", "-n", "team"]).status.success().then_some(()));
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        eventually("system namespace sa", || s.kubectl(&["get", "sa", "default", "-n", ns]).status.success().then_some(()));
+    }
+}
