@@ -377,6 +377,12 @@ impl Cache {
         self.placed.get(key).map(|(n, a)| (n.as_str(), *a))
     }
 
+    /// The placed pod with this key.
+    pub fn placed_pod(&self, key: &str) -> Option<&Arc<PodInfo>> {
+        let (node, _) = self.placed.get(key)?;
+        self.nodes.get(node)?.pods.get(key)
+    }
+
     pub fn placed_keys(&self) -> Vec<String> {
         self.placed.keys().cloned().collect()
     }

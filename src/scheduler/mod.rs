@@ -29,7 +29,7 @@ use tokio::time::Instant;
 
 pub const SCHEDULER_NAME: &str = "default-scheduler";
 /// Bindings and status writes in flight at once.
-const BINDERS: usize = 64;
+const BINDERS: usize = 256;
 /// How often unschedulable pods are checked for the five-minute retry.
 const FLUSH_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -77,12 +77,7 @@ impl Scheduler {
             if matches!(crate::controllers::pods::phase(&pod), "Succeeded" | "Failed") {
                 return self.cache.unplace(&key).is_some();
             }
-            let old_labels = self
-                .cache
-                .placement(&key)
-                .and_then(|(n, _)| self.cache.node(n))
-                .and_then(|n| n.pods.get(&key))
-                .map(|p| p.pod.metadata.labels.clone());
+            let old_labels = self.cache.placed_pod(&key).map(|p| p.pod.metadata.labels.clone());
             let known = old_labels.is_some();
             let labels_changed = old_labels.is_some_and(|l| l != pod.metadata.labels);
             let node = node.to_string();
@@ -90,8 +85,12 @@ impl Scheduler {
             return labels_changed || !known;
         }
         if self.cache.placement(&key).is_some_and(|(_, assumed)| assumed) {
-            // Bound by us; the informer has not caught up yet.
-            return false;
+            if self.cache.placed_pod(&key).is_some_and(|p| p.pod.metadata.uid == pod.metadata.uid) {
+                // Bound by us; the informer has not caught up yet.
+                return false;
+            }
+            // A new pod of the same name: the assumed one is gone.
+            self.cache.unplace(&key);
         }
         if !responsible_for(&pod) {
             self.queue.remove(&key);

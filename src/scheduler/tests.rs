@@ -129,6 +129,7 @@ async fn replicas_spread_over_many_nodes() {
     }
     assert_eq!(per_node.len(), 100);
     assert!(per_node.values().all(|c| *c == 10), "{per_node:?}");
+    println!("1000 scheduling cycles over 100 nodes: {elapsed:?}");
     assert!(elapsed < Duration::from_secs(5), "1000 scheduling cycles took {elapsed:?}");
 }
 
@@ -198,4 +199,114 @@ fn namespace_selectors_in_affinity_terms_read_namespace_labels() {
     assert!(!term.matches(&p, &labels));
     p.metadata.namespace = Some("prod".into());
     assert!(term.matches(&p, &labels));
+}
+
+mod end_to_end {
+    //! `run` against a real registry: binding, the Scheduled event, the Unschedulable condition.
+    use super::*;
+    use crate::registry::generic::Registry;
+    use crate::store::{recording::RecordingBackend, Store, StoreOptions};
+    use k8s_openapi::api::core::v1::Event as CoreEvent;
+    use tokio_util::sync::CancellationToken;
+
+    async fn client() -> Client {
+        let opts = StoreOptions { history_revisions: 1_000_000, compaction_interval: Duration::from_secs(3600) };
+        let store = Store::open_with_backend(Arc::new(RecordingBackend::default()), opts).unwrap();
+        let client = Client::new(Registry::new(store), "kube-scheduler");
+        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "default"}})).unwrap();
+        client.api::<Namespace>(None).unwrap().create(&ns).await.unwrap();
+        client
+    }
+
+    async fn add_nodes(client: &Client, n: usize, cpu: &str) {
+        let api = client.api::<Node>(None).unwrap();
+        for i in 0..n {
+            let node = node(&format!("n{i}"), cpu, json!({}));
+            let created = api.create(&node).await.unwrap();
+            let mut with_status = created.clone();
+            with_status.status = node.status.clone();
+            api.replace_status(&format!("n{i}"), &with_status).await.unwrap();
+        }
+    }
+
+    fn fresh(p: &Pod) -> Pod {
+        let mut p = p.clone();
+        p.metadata.creation_timestamp = None;
+        p.metadata.resource_version = None;
+        p.status = None;
+        p
+    }
+
+    async fn wait_until<F: std::future::Future<Output = bool>>(mut f: impl FnMut() -> F) {
+        for _ in 0..2000 {
+            if f().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("condition not reached");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn binds_records_scheduled_and_marks_unschedulable_pods() {
+        let client = client().await;
+        add_nodes(&client, 1, "1").await;
+        let stop = CancellationToken::new();
+        let ctx = Context::new(client.clone(), stop.clone());
+        let task = tokio::spawn(run(ctx));
+        let pods = client.api::<Pod>(Some("default")).unwrap();
+        pods.create(&fresh(&cpu_pod("a", "600m"))).await.unwrap();
+        pods.create(&fresh(&cpu_pod("b", "600m"))).await.unwrap();
+        wait_until(|| async { pods.get("a").await.unwrap().spec.unwrap().node_name.as_deref() == Some("n0") }).await;
+        let msg = "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.";
+        wait_until(|| async {
+            let b = pods.get("b").await.unwrap();
+            b.status.and_then(|s| s.conditions).into_iter().flatten().any(|c| {
+                c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable") && c.message.as_deref() == Some(msg)
+            })
+        })
+        .await;
+        let events = client.api::<CoreEvent>(Some("default")).unwrap();
+        wait_until(|| async {
+            let (evs, _) = events.list(None).await.unwrap();
+            let has = |reason: &str, m: &str| evs.iter().any(|e| e.reason.as_deref() == Some(reason) && e.message.as_deref() == Some(m));
+            has("Scheduled", "Successfully assigned default/a to n0") && has("FailedScheduling", msg)
+        })
+        .await;
+        // Deleting the bound pod lets the pending one in.
+        pods.delete("a").await.unwrap();
+        wait_until(|| async { pods.get("b").await.unwrap().spec.unwrap().node_name.is_some() }).await;
+        stop.cancel();
+        let _ = task.await;
+    }
+
+    /// Throughput of scheduling and binding through the registry (not a timed test):
+    /// `cargo test --lib scheduler::tests::end_to_end::throughput -- --ignored --nocapture`
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore]
+    async fn throughput() {
+        let client = client().await;
+        add_nodes(&client, 100, "32").await;
+        let pods = client.api::<Pod>(Some("default")).unwrap();
+        let n = 10_000;
+        for i in 0..n {
+            pods.create(&fresh(&pod(&format!("p{i}"), json!({})))).await.unwrap();
+        }
+        let stop = CancellationToken::new();
+        let ctx = Context::new(client.clone(), stop.clone());
+        let reader = ctx.informers.synced_reader::<Pod>().await.unwrap();
+        let started = std::time::Instant::now();
+        let task = tokio::spawn(run(ctx));
+        loop {
+            let bound = reader.list().iter().filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some()).count();
+            if bound == n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!("{n} pods bound on 100 nodes in {secs:.2} s: {:.0} binds/s", n as f64 / secs);
+        stop.cancel();
+        let _ = task.await;
+    }
 }
