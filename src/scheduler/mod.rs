@@ -149,7 +149,10 @@ impl Scheduler {
                 self.queue.remove(&k);
             }
         }
-        for p in pods {
+        // Oldest first, so that pods of equal priority keep their order in the queue.
+        let mut ordered: Vec<&Arc<Pod>> = pods.iter().collect();
+        ordered.sort_by_key(|p| (p.metadata.creation_timestamp.as_ref().map(|t| t.0), p.metadata.name.clone()));
+        for p in ordered {
             self.on_pod(p.clone(), now);
         }
         self.queue.move_all(now);

@@ -256,8 +256,8 @@ mod end_to_end {
         let task = tokio::spawn(run(ctx));
         let pods = client.api::<Pod>(Some("default")).unwrap();
         pods.create(&fresh(&cpu_pod("a", "600m"))).await.unwrap();
-        pods.create(&fresh(&cpu_pod("b", "600m"))).await.unwrap();
         wait_until(|| async { pods.get("a").await.unwrap().spec.unwrap().node_name.as_deref() == Some("n0") }).await;
+        pods.create(&fresh(&cpu_pod("b", "600m"))).await.unwrap();
         let msg = "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.";
         wait_until(|| async {
             let b = pods.get("b").await.unwrap();
