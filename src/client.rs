@@ -287,7 +287,12 @@ where
                     };
                     let Some(ev) = next else { break };
                     match ev {
-                        WatchEvent::Added(v) | WatchEvent::Modified(v) => {
+                        WatchEvent::Added(mut v) | WatchEvent::Modified(mut v) => {
+                            // Controllers never read managedFields; like kube-controller-manager's
+                            // and kube-scheduler's informers, the cache drops them (most of a pod's size).
+                            if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+                                m.remove("managedFields");
+                            }
                             let Ok(obj) = serde_json::from_value::<K>(v) else { continue };
                             let key = cache_key(obj.metadata().namespace.as_deref(), obj.metadata().name.as_deref().unwrap_or(""));
                             let obj = Arc::new(obj);
