@@ -202,3 +202,51 @@ fn a_new_namespace_gets_a_default_service_account() {
         eventually("system namespace sa", || s.kubectl(&["get", "sa", "default", "-n", ns]).status.success().then_some(()));
     }
 }
+
+#[test]
+fn deployments_cascade_in_the_foreground_and_orphan_on_request() {
+    let s = Server::start_simulated(1);
+    s.ok(&["create", "deployment", "web", "--image=nginx", "--replicas=2"]);
+    eventually("pods", || (pods(&s, "web").len() == 2).then_some(()));
+    let out = s.ok(&["delete", "deployment", "web", "--cascade=foreground"]);
+    assert_eq!(out.trim(), "deployment.apps \"web\" deleted");
+    eventually("replicasets and pods gone", || {
+        let rs = json(&s, &["get", "rs", "-l", "app=web"]);
+        (rs["items"].as_array().is_some_and(Vec::is_empty) && pods(&s, "web").is_empty()).then_some(())
+    });
+
+    s.ok(&["create", "deployment", "keep", "--image=nginx", "--replicas=2"]);
+    eventually("pods", || (pods(&s, "keep").len() == 2).then_some(()));
+    s.ok(&["delete", "deployment", "keep", "--cascade=orphan"]);
+    let rs = json(&s, &["get", "rs", "-l", "app=keep"]);
+    let items = rs["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert!(items[0]["metadata"]["ownerReferences"].is_null(), "{rs}");
+    assert_eq!(pods(&s, "keep").len(), 2, "the ReplicaSet still owns its pods");
+}
+
+/// Without a propagation policy (kubectl always sends one; other clients need not), a core/v1
+/// ReplicationController orphans its pods, as Kubernetes keeps that legacy default; a
+/// ReplicaSet's go in the background.
+#[tokio::test(flavor = "multi_thread")]
+async fn default_propagation_follows_the_kind() {
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    use k8s_openapi::api::core::v1::ReplicationController;
+    use kube::api::{Api, DeleteParams};
+    let s = Server::start_simulated(1);
+    let rc = r#"{"apiVersion":"v1","kind":"ReplicationController","metadata":{"name":"old"},"spec":{"replicas":2,"selector":{"app":"old"},"template":{"metadata":{"labels":{"app":"old"}},"spec":{"containers":[{"name":"c","image":"nginx"}]}}}}"#;
+    s.ok_stdin(&["create", "-f", "-"], rc);
+    start_rs(&s, "new", 2);
+    eventually("rc pods", || (pods(&s, "old").len() == 2).then_some(()));
+    let client = s.kube_client().await;
+    let rcs: Api<ReplicationController> = Api::namespaced(client.clone(), "default");
+    let rss: Api<ReplicaSet> = Api::namespaced(client, "default");
+    let dp = DeleteParams { propagation_policy: None, ..Default::default() };
+    rcs.delete("old", &dp).await.expect("delete rc");
+    rss.delete("new", &dp).await.expect("delete rs");
+    eventually("rc gone", || (!s.kubectl(&["get", "rc", "old"]).status.success()).then_some(()));
+    eventually("rs pods gone", || pods(&s, "new").is_empty().then_some(()));
+    let left = pods(&s, "old");
+    assert_eq!(left.len(), 2);
+    assert!(left.iter().all(|p| p["metadata"]["ownerReferences"].is_null()));
+}

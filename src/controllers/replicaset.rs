@@ -748,8 +748,15 @@ impl<K: Replicated> Engine<K> {
     }
 }
 
-fn namespace_terminating(e: &crate::client::Error) -> bool {
-    matches!(e, crate::client::Error::Api(s) if s.code == 403 && s.message.ends_with("because it is being terminated"))
+/// The create was refused because the namespace is being deleted (the NamespaceTerminating
+/// cause): not a failure worth an event.
+pub fn namespace_terminating(e: &crate::client::Error) -> bool {
+    let crate::client::Error::Api(s) = e else { return false };
+    s.details
+        .as_ref()
+        .and_then(|d| d.get("causes"))
+        .and_then(Value::as_array)
+        .is_some_and(|c| c.iter().any(|c| c.get("reason").and_then(Value::as_str) == Some("NamespaceTerminating")))
 }
 
 /// Keys of the owners of kind `K` in `ns` whose selector matches the orphan's labels.

@@ -454,6 +454,10 @@ impl Registry {
                         d.insert("group".into(), json!(def.group));
                     }
                     d.insert("kind".into(), json!(def.plural));
+                    d.insert(
+                        "causes".into(),
+                        json!([{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]),
+                    );
                     return Err(StatusError::forbidden(format!(
                         "{} \"{}\" is forbidden: unable to create new content in namespace {} because it is being terminated",
                         def.qualified(),
