@@ -156,3 +156,47 @@ fn bare_pods_run_finish_and_delete_promptly() {
     let r = rows(&s.ok(&["get", "pod", "fails"]));
     assert_eq!(&r[1][1..3], ["0/1", "Error"]);
 }
+
+#[test]
+fn graceful_deletion_waits_for_the_kubelet_and_default_tolerations_show() {
+    let s = Server::start_simulated(2);
+    wait_for(20, "nodes Ready", || {
+        let r = rows(&s.ok(&["get", "nodes"]));
+        (r.len() == 3 && r[1..].iter().all(|row| row[1] == "Ready")).then_some(())
+    });
+    s.ok_stdin(&["apply", "-f", "-"], &pod_manifest("web", "sim-node-0", "Always", ""));
+    let tolerations = json(&s, &["get", "pod", "web"])["spec"]["tolerations"].clone();
+    assert_eq!(
+        tolerations,
+        serde_json::json!([
+            {"effect": "NoExecute", "key": "node.kubernetes.io/not-ready", "operator": "Exists", "tolerationSeconds": 300},
+            {"effect": "NoExecute", "key": "node.kubernetes.io/unreachable", "operator": "Exists", "tolerationSeconds": 300}
+        ])
+    );
+    wait_for(20, "web Running", || (phase(&s, "web") == "Running").then_some(()));
+
+    // A silent kubelet leaves the pod Terminating for its grace period (and beyond).
+    s.ok(&["annotate", "node", "sim-node-0", "sim.minikube-rs.io/stopped=true"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let out = s.ok(&["delete", "pod", "web", "--wait=false"]);
+    assert_eq!(out.trim(), "pod \"web\" deleted");
+    let pod = json(&s, &["get", "pod", "web"]);
+    assert_eq!(pod["metadata"]["deletionGracePeriodSeconds"], 30);
+    let r = rows(&s.ok(&["get", "pod", "web"]));
+    assert_eq!(r[1][2], "Terminating");
+    s.ok(&["delete", "pod", "web", "--wait=false", "--grace-period=60"]);
+    assert_eq!(json(&s, &["get", "pod", "web"])["metadata"]["deletionGracePeriodSeconds"], 30, "never lengthened");
+    s.ok(&["delete", "pod", "web", "--wait=false", "--grace-period=5"]);
+    assert_eq!(json(&s, &["get", "pod", "web"])["metadata"]["deletionGracePeriodSeconds"], 5);
+
+    // The kubelet comes back and finishes the deletion.
+    s.ok(&["annotate", "node", "sim-node-0", "sim.minikube-rs.io/stopped-"]);
+    wait_for(30, "web gone", || (!s.kubectl(&["get", "pod", "web"]).status.success()).then_some(()));
+
+    // --force --grace-period=0 does not wait for anyone.
+    s.ok(&["annotate", "node", "sim-node-1", "sim.minikube-rs.io/stopped=true"]);
+    s.ok_stdin(&["apply", "-f", "-"], &pod_manifest("stuck", "sim-node-1", "Always", ""));
+    let out = s.kubectl(&["delete", "pod", "stuck", "--force", "--grace-period=0"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    s.fails(&["get", "pod", "stuck"]);
+}

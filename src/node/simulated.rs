@@ -935,28 +935,38 @@ impl Kubelets {
     }
 
     /// Lease renewals every 10 s and status reports when changed or every 5 min, for every
-    /// node that is not stopped; a node coming back queues its pods.
-    async fn heartbeat(self: Arc<Self>, queue: Queue, stop: tokio_util::sync::CancellationToken) {
+    /// node that is not stopped; a node coming back beats at once and queues its pods.
+    async fn heartbeat(self: Arc<Self>, queue: Queue, mut node_events: tokio::sync::broadcast::Receiver<crate::client::Event<Node>>, stop: tokio_util::sync::CancellationToken) {
         let Ok(api) = self.client.api::<Node>(None) else { return };
         let mut last_report = vec![tokio::time::Instant::now(); self.nodes.len()];
-        let mut stopped = vec![false; self.nodes.len()];
+        let mut stopped: Vec<bool> = self.nodes.iter().map(|n| is_stopped(self.node_reader.get(None, &n.name).as_deref())).collect();
         let mut tick = tokio::time::interval(LEASE_RENEW_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
+            // (node, whether it just came back)
+            let beat: Vec<(usize, bool)> = tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tick.tick() => {}
-            }
+                _ = tick.tick() => (0..self.nodes.len()).map(|i| (i, false)).collect(),
+                ev = node_events.recv() => match ev {
+                    Ok(crate::client::Event::Applied(n)) => {
+                        let Some(&i) = n.metadata.name.as_deref().and_then(|n| self.by_name.get(n)) else { continue };
+                        let was = std::mem::replace(&mut stopped[i], is_stopped(Some(&n)));
+                        if was && !stopped[i] { vec![(i, true)] } else { continue }
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+            };
             let mut work = Vec::new();
-            for (i, node) in self.nodes.iter().enumerate() {
+            for (i, came_back) in beat {
+                let node = &self.nodes[i];
                 let current = self.node_reader.get(None, &node.name);
-                let now_stopped = is_stopped(current.as_deref());
-                if now_stopped {
+                if is_stopped(current.as_deref()) {
                     stopped[i] = true;
                     continue;
                 }
-                if stopped[i] {
-                    stopped[i] = false;
+                let resumed = came_back || std::mem::replace(&mut stopped[i], false);
+                if resumed {
                     for p in self.pods.list() {
                         if p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node.name.as_str()) {
                             queue.add(ObjectKey::of(&p.metadata));
@@ -1047,7 +1057,7 @@ pub async fn run(ctx: Context, count: u32) {
             queue.add(ObjectKey::of(&p.metadata));
         }
     }
-    tokio::spawn(kubelets.clone().heartbeat(queue.clone(), ctx.stop.clone()));
+    tokio::spawn(kubelets.clone().heartbeat(queue.clone(), node_informer.subscribe(), ctx.stop.clone()));
     let k = kubelets.clone();
     runtime::run("simulated-kubelet", queue, WORKERS, ctx.stop.clone(), move |key| {
         let k = k.clone();

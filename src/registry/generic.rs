@@ -789,8 +789,10 @@ impl Registry {
             if new == old {
                 return Ok(old);
             }
-            // Removing the last finalizer of an object being deleted completes the deletion.
-            let deleting = new.pointer("/metadata/deletionTimestamp").is_some();
+            // Removing the last finalizer of an object being deleted completes the deletion,
+            // unless a graceful deletion is still running (the kubelet finishes those).
+            let deleting = new.pointer("/metadata/deletionTimestamp").is_some()
+                && new.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0) == 0;
             let empty = |p: &str| new.pointer(p).and_then(Value::as_array).is_none_or(|a| a.is_empty());
             let is_namespace = def.plural == "namespaces" && def.group.is_empty();
             let no_finalizers = empty("/metadata/finalizers") && (!is_namespace || empty("/spec/finalizers"));
@@ -948,6 +950,33 @@ impl Registry {
             // Propagation: `orphan` / `foregroundDeletion` finalizers for the garbage collector.
             let (gc_changed, finalizers) = deletion_finalizers(def, &obj, opts);
             let has_finalizers = !finalizers.is_empty();
+            // Graceful deletion (pods on a node): mark with deletionTimestamp = now + grace; the
+            // kubelet finishes with grace 0. A later delete may only shorten the grace period.
+            match graceful_deletion(def, &obj, opts) {
+                Graceful::Pending if !gc_changed => return Ok(Deleted::Pending(obj)),
+                Graceful::Mark(mut new) => {
+                    let immediate = !has_finalizers && new.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64) == Some(0);
+                    if !immediate {
+                        if gc_changed {
+                            meta_mut(&mut new).insert("finalizers".into(), json!(finalizers));
+                        }
+                        if opts.dry_run {
+                            return Ok(Deleted::Pending(new));
+                        }
+                        let bytes = self.encode(def, &new)?;
+                        match self.store.update(&key, bytes, Some(kv.mod_revision)).await {
+                            Ok(kv) => {
+                                meta_mut(&mut new).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
+                                return Ok(Deleted::Pending(new));
+                            }
+                            Err(store::Error::Conflict { .. }) => continue,
+                            Err(store::Error::NotFound(_)) => return Err(StatusError::not_found(def, name)),
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+                Graceful::Pending | Graceful::No => {}
+            }
             let ns_finalizers = def.plural == "namespaces" && def.group.is_empty()
                 && obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
             let already_deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
@@ -1100,6 +1129,50 @@ impl Registry {
 
 /// Builds the object an update writes: for the main resource the body with the stored status
 /// kept (when status is a subresource); for /status the stored object with the body's status.
+/// What graceful deletion (rest.BeforeDelete) makes of a delete request.
+enum Graceful {
+    /// Not a graceful delete: finalizers or an immediate delete decide.
+    No,
+    /// A graceful deletion is already under way and the request does not shorten it.
+    Pending,
+    /// Store this object, marked (or re-marked, shorter) for deletion; grace 0 without
+    /// finalizers means delete now.
+    Mark(Value),
+}
+
+fn graceful_deletion(def: &'static ResourceDef, obj: &Value, opts: &DeleteOptions) -> Graceful {
+    let grace_now = obj.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64);
+    if let Some(ts) = obj.pointer("/metadata/deletionTimestamp").and_then(Value::as_str) {
+        let Some(current) = grace_now.filter(|g| *g > 0) else { return Graceful::No };
+        return match opts.grace_period_seconds {
+            Some(period) if period < current => {
+                let period = period.max(0);
+                let at = ts
+                    .parse::<jiff::Timestamp>()
+                    .ok()
+                    .and_then(|t| t.checked_add(jiff::SignedDuration::from_secs(period - current)).ok())
+                    .unwrap_or_else(jiff::Timestamp::now);
+                let mut new = obj.clone();
+                let m = meta_mut(&mut new);
+                m.insert("deletionTimestamp".into(), json!(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()));
+                m.insert("deletionGracePeriodSeconds".into(), json!(period));
+                Graceful::Mark(new)
+            }
+            _ => Graceful::Pending,
+        };
+    }
+    let Some(period) = super::hooks::delete_grace_period(def, obj, opts.grace_period_seconds) else { return Graceful::No };
+    if period == 0 {
+        return Graceful::No;
+    }
+    let at = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_secs(period)).unwrap_or_else(|_| jiff::Timestamp::now());
+    let mut new = obj.clone();
+    let m = meta_mut(&mut new);
+    m.insert("deletionTimestamp".into(), json!(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()));
+    m.insert("deletionGracePeriodSeconds".into(), json!(period));
+    Graceful::Mark(new)
+}
+
 fn merge_update(def: &ResourceDef, old: &Value, body: Value, subresource: Option<&str>) -> Value {
     match subresource {
         Some("status") => {

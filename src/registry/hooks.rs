@@ -35,6 +35,14 @@ pub async fn admit_create(registry: &Registry, def: &'static ResourceDef, obj: &
     Ok(())
 }
 
+/// The grace period of a graceful delete (CheckGracefulDelete), for kinds that have one.
+pub fn delete_grace_period(def: &'static ResourceDef, obj: &Value, requested: Option<i64>) -> Option<i64> {
+    if std::ptr::eq(def, &super::pod::PODS) {
+        return Some(super::pod::delete_grace_period(obj, requested));
+    }
+    None
+}
+
 /// Runs just before an update is stored.
 pub async fn before_update(registry: &Registry, def: &'static ResourceDef, old: &Value, new: &mut Value) -> Result<()> {
     if is_service(def) {

@@ -837,6 +837,25 @@ mod validation_tests {
     }
 }
 
+/// The pod strategy's CheckGracefulDelete: the requested grace period, else the pod's
+/// terminationGracePeriodSeconds (30 by default); 0 for a pod never scheduled or already
+/// terminated; a negative request means 1.
+pub fn delete_grace_period(pod: &Value, requested: Option<i64>) -> i64 {
+    let mut period = requested
+        .or_else(|| pod.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+        .unwrap_or(30);
+    if pod.pointer("/spec/nodeName").and_then(Value::as_str).is_none_or(str::is_empty) {
+        period = 0;
+    }
+    if matches!(pod.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed")) {
+        period = 0;
+    }
+    if period < 0 {
+        period = 1;
+    }
+    period
+}
+
 /// Sets (or replaces, when its status changes) one condition in `status.conditions`.
 pub fn set_condition(obj: &mut Value, type_: &str, status_: &str, reason: Option<&str>) {
     let Some(map) = obj.as_object_mut() else { return };
@@ -892,4 +911,109 @@ pub async fn bind(
         Ok(new)
     })
     .await
+}
+
+#[cfg(test)]
+mod graceful_delete_tests {
+    use crate::client::{Client, DeleteOptions};
+    use crate::registry::generic::Registry;
+    use crate::store::recording::RecordingBackend;
+    use crate::store::{Store, StoreOptions};
+    use k8s_openapi::api::core::v1::{Namespace, Pod};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    async fn client() -> Client {
+        let opts = StoreOptions { history_revisions: 1_000_000, compaction_interval: std::time::Duration::from_secs(3600) };
+        let store = Store::open_with_backend(Arc::new(RecordingBackend::default()), opts).unwrap();
+        let client = Client::new(Registry::new(store), "test");
+        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "default"}})).unwrap();
+        client.api::<Namespace>(None).unwrap().create(&ns).await.unwrap();
+        client
+    }
+
+    fn pod(name: &str, node: Option<&str>, grace: Option<i64>) -> Pod {
+        let mut v = json!({"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+        if let Some(n) = node {
+            v["spec"]["nodeName"] = json!(n);
+        }
+        if let Some(g) = grace {
+            v["spec"]["terminationGracePeriodSeconds"] = json!(g);
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn grace(p: &Pod) -> Option<i64> {
+        p.metadata.deletion_grace_period_seconds
+    }
+
+    #[tokio::test]
+    async fn bound_pods_are_deleted_gracefully_and_only_shortened() {
+        let c = client().await;
+        let api = c.api::<Pod>(Some("default")).unwrap();
+        api.create(&pod("unbound", None, None)).await.unwrap();
+        assert!(api.delete("unbound").await.unwrap().is_none(), "never scheduled: gone at once");
+
+        api.create(&pod("bound", Some("n1"), None)).await.unwrap();
+        let marked = api.delete("bound").await.unwrap().expect("graceful: still there");
+        assert_eq!(grace(&marked), Some(30));
+        let ts = marked.metadata.deletion_timestamp.clone().unwrap().0;
+        let expected = jiff::Timestamp::now().as_second() + 30;
+        assert!((ts.as_second() - expected).abs() <= 2, "deletionTimestamp is now + grace");
+
+        let longer = DeleteOptions { grace_period_seconds: Some(60), ..Default::default() };
+        let same = api.delete_with("bound", &longer).await.unwrap().unwrap();
+        assert_eq!(grace(&same), Some(30), "never lengthened");
+        assert_eq!(same.metadata.deletion_timestamp.unwrap().0, ts);
+
+        let shorter = DeleteOptions { grace_period_seconds: Some(10), ..Default::default() };
+        let short = api.delete_with("bound", &shorter).await.unwrap().unwrap();
+        assert_eq!(grace(&short), Some(10));
+        assert_eq!(short.metadata.deletion_timestamp.unwrap().0.as_second(), ts.as_second() - 20);
+
+        let wrong_uid = DeleteOptions { grace_period_seconds: Some(0), precondition_uid: Some("x".into()), ..Default::default() };
+        assert!(api.delete_with("bound", &wrong_uid).await.unwrap_err().is_conflict());
+        let kubelet = DeleteOptions { grace_period_seconds: Some(0), precondition_uid: short.metadata.uid.clone(), ..Default::default() };
+        assert!(api.delete_with("bound", &kubelet).await.unwrap().is_none(), "the kubelet's grace 0 finishes it");
+        assert!(api.get_opt("bound").await.unwrap().is_none());
+
+        api.create(&pod("forced", Some("n1"), Some(120))).await.unwrap();
+        let force = DeleteOptions { grace_period_seconds: Some(0), ..Default::default() };
+        assert!(api.delete_with("forced", &force).await.unwrap().is_none(), "--force --grace-period=0");
+
+        api.create(&pod("custom", Some("n1"), Some(5))).await.unwrap();
+        assert_eq!(grace(&api.delete("custom").await.unwrap().unwrap()), Some(5), "terminationGracePeriodSeconds");
+        api.create(&pod("negative", Some("n1"), None)).await.unwrap();
+        let negative = DeleteOptions { grace_period_seconds: Some(-3), ..Default::default() };
+        assert_eq!(grace(&api.delete_with("negative", &negative).await.unwrap().unwrap()), Some(1), "negative means 1");
+    }
+
+    #[tokio::test]
+    async fn finished_pods_and_finalizers() {
+        let c = client().await;
+        let api = c.api::<Pod>(Some("default")).unwrap();
+        api.create(&pod("done", Some("n1"), None)).await.unwrap();
+        api.patch_status("done", &json!({"status": {"phase": "Succeeded"}})).await.unwrap();
+        assert!(api.delete("done").await.unwrap().is_none(), "terminated pods go at once");
+
+        let mut p = pod("held", Some("n1"), None);
+        p.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+        api.create(&p).await.unwrap();
+        assert_eq!(grace(&api.delete("held").await.unwrap().unwrap()), Some(30));
+        let kubelet = DeleteOptions { grace_period_seconds: Some(0), ..Default::default() };
+        let held = api.delete_with("held", &kubelet).await.unwrap().expect("finalizer holds it");
+        assert_eq!(grace(&held), Some(0));
+        api.patch_merge("held", &json!({"metadata": {"finalizers": null}})).await.unwrap();
+        assert!(api.get_opt("held").await.unwrap().is_none(), "the last finalizer gone completes the deletion");
+
+        // Writes during a graceful deletion keep the pod; only the kubelet's grace 0 ends it.
+        let mut p = pod("graceful", Some("n1"), None);
+        p.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+        api.create(&p).await.unwrap();
+        api.delete("graceful").await.unwrap().unwrap();
+        api.patch_merge("graceful", &json!({"metadata": {"finalizers": null}})).await.unwrap();
+        api.patch_status("graceful", &json!({"status": {"message": "stopping"}})).await.unwrap();
+        assert!(api.get_opt("graceful").await.unwrap().is_some(), "still within its grace period");
+        assert!(api.delete_with("graceful", &kubelet).await.unwrap().is_none());
+    }
 }
