@@ -574,9 +574,10 @@ impl JobController {
             pods.iter().filter(|p| countable(p, &unc_succ) && phase(p) == "Succeeded").map(|p| &**p).collect();
         let new_failed: Vec<&Pod> =
             pods.iter().filter(|p| countable(p, &unc_fail) && is_pod_failed(p, &job)).map(|p| &**p).collect();
+        let counted_failures = new_failed.iter().filter(|p| match_pod_failure_policy(&job, p).1).count();
         let status = job.status.get_or_insert_with(JobStatus::default);
         let mut succeeded = status.succeeded.unwrap_or(0) + new_succeeded.len() as i32 + unc_succ.len() as i32;
-        let failed = status.failed.unwrap_or(0) + new_failed.len() as i32 + unc_fail.len() as i32;
+        let failed = status.failed.unwrap_or(0) + counted_failures as i32 + unc_fail.len() as i32;
 
         if status.start_time.is_none() && !suspended(&cached) {
             status.start_time = Some(Time(now));
@@ -598,6 +599,9 @@ impl JobController {
                     ft.message.as_deref().unwrap_or(""),
                     now,
                 ));
+            } else if let Some(msg) = fail_job_message(&job, &pods) {
+                // The interim FailureTarget records the message before any finalizer goes.
+                finished = Some(new_condition("FailureTarget", "True", "PodFailurePolicy", &msg, now));
             }
         }
         let ads = job.spec.as_ref().and_then(|s| s.active_deadline_seconds);
@@ -895,6 +899,7 @@ impl JobController {
             .map(|p| uid(p).to_string())
             .collect();
         let orf = only_replace_failed(&sctx.job);
+        let job_view = Job { metadata: ObjectMeta::default(), spec: sctx.job.spec.clone(), status: None };
         let job_deleting = sctx.job.metadata.deletion_timestamp.is_some();
         let status = sctx.job.status.get_or_insert_with(JobStatus::default);
         clean_uncounted(status, &with_finalizer);
@@ -934,6 +939,7 @@ impl JobController {
             } else if (considered_failed || finishing_failed)
                 && !unc_fail.contains(&u)
                 && (!is_indexed || valid_index(pod, c).is_some())
+                && match_pod_failure_policy(&job_view, pod).1
             {
                 new_fail_uids.push(u);
             }
@@ -1088,6 +1094,56 @@ fn clean_uncounted(status: &mut JobStatus, with_finalizer: &HashSet<String>) -> 
         changed = true;
     }
     changed
+}
+
+/// matchPodFailurePolicy: the first rule a failed pod matches decides; returns the FailJob
+/// message (if that is the action) and whether the failure counts towards the backoff limit.
+fn match_pod_failure_policy(job: &Job, pod: &Pod) -> (Option<String>, bool) {
+    let Some(policy) = job.spec.as_ref().and_then(|s| s.pod_failure_policy.as_ref()) else { return (None, true) };
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("");
+    let name = pod_name(pod);
+    let st = pod.status.as_ref();
+    for (index, rule) in policy.rules.iter().enumerate() {
+        let matched: Option<String> = if let Some(req) = &rule.on_exit_codes {
+            let lists = [st.and_then(|s| s.container_statuses.as_ref()), st.and_then(|s| s.init_container_statuses.as_ref())];
+            lists.into_iter().flatten().flatten().find_map(|cs| {
+                let code = cs.state.as_ref()?.terminated.as_ref()?.exit_code;
+                if code == 0 || req.container_name.as_ref().is_some_and(|n| *n != cs.name) {
+                    return None;
+                }
+                let listed = req.values.contains(&code);
+                let hit = if req.operator == "NotIn" { !listed } else { listed };
+                hit.then(|| {
+                    format!(
+                        "Container {} for pod {ns}/{name} failed with exit code {code} matching {} rule at index {index}",
+                        cs.name, rule.action
+                    )
+                })
+            })
+        } else if let Some(patterns) = &rule.on_pod_conditions {
+            st.and_then(|s| s.conditions.as_ref()).into_iter().flatten().find_map(|c| {
+                patterns.iter().any(|p| p.type_ == c.type_ && p.status == c.status).then(|| {
+                    format!("Pod {ns}/{name} has condition {} matching {} rule at index {index}", c.type_, rule.action)
+                })
+            })
+        } else {
+            None
+        };
+        let Some(msg) = matched else { continue };
+        match rule.action.as_str() {
+            "Ignore" => return (None, false),
+            "Count" | "FailIndex" => return (None, true),
+            "FailJob" => return (Some(msg), true),
+            _ => {}
+        }
+    }
+    (None, true)
+}
+
+/// getFailJobMessage: the FailJob message of the first failed pod a rule fails the Job for.
+fn fail_job_message(job: &Job, pods: &[Arc<Pod>]) -> Option<String> {
+    job.spec.as_ref()?.pod_failure_policy.as_ref()?;
+    pods.iter().filter(|p| is_pod_failed(p, job)).find_map(|p| match_pod_failure_policy(job, p).0)
 }
 
 /// pastBackoffLimitOnFailure: container restarts of running pods, for restartPolicy OnFailure.

@@ -92,8 +92,12 @@ impl Harness {
 
     /// Marks a pod finished as the kubelet would (phase, terminated container, Ready False).
     pub(crate) async fn finish(&self, pod: &Pod, phase: &str) {
+        self.finish_with(pod, phase, if phase == "Succeeded" { 0 } else { 1 }, None).await
+    }
+
+    /// Finishes a pod with an exit code and, optionally, an extra True condition.
+    pub(crate) async fn finish_with(&self, pod: &Pod, phase: &str, code: i32, condition: Option<&str>) {
         let now = Time(self.clock.now());
-        let code = if phase == "Succeeded" { 0 } else { 1 };
         let mut p = pod.clone();
         let st = p.status.get_or_insert_with(Default::default);
         st.phase = Some(phase.into());
@@ -104,11 +108,19 @@ impl Harness {
             ready: false,
             restart_count: 0,
             state: Some(ContainerState {
-                terminated: Some(ContainerStateTerminated { exit_code: code, finished_at: Some(now), ..Default::default() }),
+                terminated: Some(ContainerStateTerminated { exit_code: code, finished_at: Some(now.clone()), ..Default::default() }),
                 ..Default::default()
             }),
             ..Default::default()
         }]);
+        if let Some(c) = condition {
+            st.conditions.get_or_insert_with(Vec::new).push(k8s_openapi::api::core::v1::PodCondition {
+                type_: c.into(),
+                status: "True".into(),
+                last_transition_time: Some(now.clone()),
+                ..Default::default()
+            });
+        }
         self.client.api::<Pod>(Some("default")).unwrap().replace_status(pod_name(pod), &p).await.unwrap();
         settle().await;
     }
@@ -363,6 +375,32 @@ async fn orphaned_pods_lose_the_tracking_finalizer() {
     settle().await;
     let after = h.pods.get(Some("default"), pod_name(&pod)).unwrap();
     assert!(!has_finalizer(&after));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pod_failure_policy_ignores_disruptions_and_fails_the_job_on_an_exit_code() {
+    let h = harness().await;
+    h.create_job("pf", json!({"podFailurePolicy": {"rules": [
+        {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}},
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}
+    ]}})).await;
+    h.sync("pf").await;
+    let first = h.active_pods("pf")[0].clone();
+    h.finish_with(&first, "Failed", 1, Some("DisruptionTarget")).await;
+    h.sync("pf").await;
+    assert_eq!(h.status("pf").failed, None, "an ignored failure is not counted");
+    h.clock.advance(Duration::from_secs(10));
+    h.sync("pf").await;
+    let second = h.active_pods("pf")[0].clone();
+    h.finish_with(&second, "Failed", 42, None).await;
+    h.sync("pf").await;
+    let st = h.status("pf");
+    assert_eq!(conds(&st), vec![c3("FailureTarget", "True", "PodFailurePolicy"), c3("Failed", "True", "PodFailurePolicy")]);
+    assert_eq!(
+        st.conditions.as_ref().unwrap()[1].message.clone().unwrap(),
+        format!("Container c for pod default/{} failed with exit code 42 matching FailJob rule at index 0", pod_name(&second))
+    );
+    assert_eq!(st.failed, Some(1));
 }
 
 #[test]
