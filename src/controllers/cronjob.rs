@@ -28,7 +28,7 @@ const MANY_MISSED: i64 = 100;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{action} for cronjob {cronjob}: {source}")]
-    Api { action: &'static str, cronjob: ObjectKey, #[source] source: crate::client::Error },
+    Api { action: &'static str, cronjob: ObjectKey, #[source] source: Box<crate::client::Error> },
     #[error("could not replace job {job} of cronjob {cronjob}")]
     Replace { cronjob: ObjectKey, job: String },
 }
@@ -214,7 +214,7 @@ impl CronJobController {
     }
 
     fn api<K: k8s_openapi::Resource>(&self, key: &ObjectKey) -> Result<crate::client::Api<K>, Error> {
-        self.client.api::<K>(key.ns()).map_err(|source| Error::Api { action: "opening the API", cronjob: key.clone(), source })
+        self.client.api::<K>(key.ns()).map_err(|source| Error::Api { action: "opening the API", cronjob: key.clone(), source: Box::new(source) })
     }
 
     /// Deletes a Job in the background and drops it from the active list.
@@ -247,7 +247,7 @@ impl CronJobController {
             let api = self.api::<CronJob>(&key)?;
             api.replace_status(&key.name, &cj)
                 .await
-                .map_err(|source| Error::Api { action: "updating the status", cronjob: key.clone(), source })?;
+                .map_err(|source| Error::Api { action: "updating the status", cronjob: key.clone(), source: Box::new(source) })?;
         }
         match outcome? {
             Some(d) => Ok(Action::RequeueAfter(d)),
@@ -333,7 +333,7 @@ impl CronJobController {
                     remove_active(cj, &ruid);
                 }
                 Ok(Some(_)) => {}
-                Err(source) => return Err(Error::Api { action: "reading an active job", cronjob: key.clone(), source }),
+                Err(source) => return Err(Error::Api { action: "reading an active job", cronjob: key.clone(), source: Box::new(source) }),
             }
         }
         if cj.metadata.deletion_timestamp.is_some() {
@@ -416,7 +416,7 @@ impl CronJobController {
                     Ok(j) => j,
                     Err(source) => {
                         self.recorder.warning(&*cj, "FailedGet", format!("Get job: {source}"));
-                        return Err(Error::Api { action: "reading an active job", cronjob: key.clone(), source });
+                        return Err(Error::Api { action: "reading an active job", cronjob: key.clone(), source: Box::new(source) });
                     }
                 };
                 if !self.delete_job(key, cj, &job).await {
@@ -434,7 +434,7 @@ impl CronJobController {
                 let existing = api
                     .get(&job_name)
                     .await
-                    .map_err(|source| Error::Api { action: "reading an existing job", cronjob: key.clone(), source })?;
+                    .map_err(|source| Error::Api { action: "reading an existing job", cronjob: key.clone(), source: Box::new(source) })?;
                 let ours = controller_of(&existing.metadata).is_some_and(|r| Some(&r.uid) == cj.metadata.uid.as_ref());
                 if !ours || in_active(cj, existing.metadata.uid.as_deref().unwrap_or("")) {
                     return Ok(None);
@@ -442,11 +442,11 @@ impl CronJobController {
                 existing
             }
             Err(e) if e.to_string().contains("because it is being terminated") => {
-                return Err(Error::Api { action: "creating a job", cronjob: key.clone(), source: e });
+                return Err(Error::Api { action: "creating a job", cronjob: key.clone(), source: Box::new(e) });
             }
             Err(e) => {
                 self.recorder.warning(&*cj, "FailedCreate", format!("Error creating job: {e}"));
-                return Err(Error::Api { action: "creating a job", cronjob: key.clone(), source: e });
+                return Err(Error::Api { action: "creating a job", cronjob: key.clone(), source: Box::new(e) });
             }
         };
         let st = cj.status.get_or_insert_with(CronJobStatus::default);
@@ -461,10 +461,12 @@ fn in_active(cj: &CronJob, uid: &str) -> bool {
 }
 
 fn remove_active(cj: &mut CronJob, uid: &str) {
-    if let Some(active) = cj.status.as_mut().and_then(|s| s.active.as_mut()) {
-        active.retain(|r| r.uid.as_deref() != Some(uid));
-        if active.is_empty() {
-            cj.status.as_mut().map(|s| s.active = None);
+    if let Some(status) = cj.status.as_mut() {
+        if let Some(active) = status.active.as_mut() {
+            active.retain(|r| r.uid.as_deref() != Some(uid));
+            if active.is_empty() {
+                status.active = None;
+            }
         }
     }
 }

@@ -495,6 +495,18 @@ impl JobController {
 
     async fn remove_finalizer(&self, pod: &Pod) -> crate::client::Result<bool> {
         let api = self.client.api::<Pod>(pod.metadata.namespace.as_deref())?;
+        let only_ours = pod.metadata.finalizers.as_ref().is_some_and(|f| f.iter().all(|f| f == TRACKING_FINALIZER));
+        if only_ours {
+            // The last finalizer: drop the field (as the API server's encoding does), unless
+            // the pod changed meanwhile.
+            let patch = json!({"metadata": {"finalizers": null, "resourceVersion": pod.metadata.resource_version}});
+            match api.patch_merge(pod_name(pod), &patch).await {
+                Ok(_) => return Ok(true),
+                Err(e) if e.is_not_found() => return Ok(true),
+                Err(e) if e.is_conflict() => {}
+                Err(e) => return Err(e),
+            }
+        }
         let patch = json!({"metadata": {"$deleteFromPrimitiveList/finalizers": [TRACKING_FINALIZER]}});
         match api.patch_strategic(pod_name(pod), &patch).await {
             Ok(_) => Ok(true),
