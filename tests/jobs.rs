@@ -1,7 +1,7 @@
 //! Jobs and CronJobs driven by the real kubectl against a simulated node: a Job runs to
 //! Complete, a failing one stops at its backoff limit, parallel and Indexed Jobs count their
 //! completions, a finished Job with a TTL disappears; `kubectl create cronjob`, `kubectl get
-//! cronjobs` and `kubectl create job --from=cronjob/...`.
+//! cronjobs` and `kubectl create job --from=cronjob/...`; deleting a running Job.
 mod common;
 use common::*;
 
@@ -161,6 +161,19 @@ fn jobs_complete_fail_count_and_expire() {
     });
 }
 
+const LONG: &str = r#"
+apiVersion: batch/v1
+kind: Job
+metadata: {name: long}
+spec:
+  template:
+    metadata:
+      annotations: {sim.minikube-rs.io/run-seconds: "600"}
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: busybox, command: ["sleep", "600"]}]
+"#;
+
 #[test]
 fn cronjobs_list_and_instantiate_by_hand() {
     let s = Server::start_simulated(1);
@@ -177,6 +190,17 @@ fn cronjobs_list_and_instantiate_by_hand() {
     assert_eq!(manual["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"], "manual");
     assert_eq!(manual["metadata"]["ownerReferences"][0]["kind"], "CronJob");
     assert_eq!(job_row(&s, "manual")[1..3], ["Complete", "1/1"]);
+    // Deleting a running Job takes its pods along, tracking finalizers and all.
+    s.ok_stdin(&["apply", "-f", "-"], LONG);
+    eventually("the long job's pod to run", || {
+        let out = s.ok(&["get", "pods", "-l", "job-name=long", "--field-selector=status.phase=Running", "-o", "name"]);
+        (!out.trim().is_empty()).then_some(())
+    });
+    assert_eq!(job_row(&s, "long")[1..3], ["Running", "0/1"]);
+    s.ok(&["delete", "job", "long"]);
+    eventually("the long job's pods to go", || {
+        s.ok(&["get", "pods", "-l", "job-name=long", "-o", "name"]).trim().is_empty().then_some(())
+    });
     // A bad schedule is refused as the API server refuses it.
     let err = s.fails(&["create", "cronjob", "bad", "--image=busybox", "--schedule=TZ=UTC 0 * * * *"]);
     assert!(err.contains("cannot use TZ or CRON_TZ in schedule, use timeZone field instead"), "{err}");

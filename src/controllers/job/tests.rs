@@ -369,8 +369,12 @@ async fn orphaned_pods_lose_the_tracking_finalizer() {
     h.create_job("o", json!({})).await;
     h.sync("o").await;
     let pod = h.active_pods("o")[0].clone();
-    h.client.api::<Job>(Some("default")).unwrap().delete_with("o", &DeleteOptions { propagation_policy: Some("Orphan".into()), ..Default::default() }).await.unwrap();
+    // Deleted in the background; the garbage collector (not running here) has not reached
+    // the pod yet, whose owner is gone.
+    let opts = DeleteOptions { propagation_policy: Some("Background".into()), ..Default::default() };
+    h.client.api::<Job>(Some("default")).unwrap().delete_with("o", &opts).await.unwrap();
     settle().await;
+    assert!(h.jobs.get(Some("default"), "o").is_none());
     h.jc.sync_orphan(ObjectKey::of(&pod.metadata)).await.unwrap();
     settle().await;
     let after = h.pods.get(Some("default"), pod_name(&pod)).unwrap();
