@@ -624,6 +624,9 @@ pub fn manage(
     (creates, deletes, failed)
 }
 
+/// A node's updated pod and old pod.
+type NewAndOld = (Option<Arc<Pod>>, Option<Arc<Pod>>);
+
 /// `rollingUpdate`: old pods to delete and nodes to surge onto, within maxUnavailable/maxSurge.
 #[allow(clippy::too_many_arguments)]
 pub fn rolling_update(
@@ -637,7 +640,7 @@ pub fn rolling_update(
     now: jiff::Timestamp,
 ) -> (Vec<String>, Vec<String>) {
     let name = |p: &Arc<Pod>| p.metadata.name.clone().unwrap_or_default();
-    let split = |pods: &Vec<Arc<Pod>>| -> Option<(Option<Arc<Pod>>, Option<Arc<Pod>>)> {
+    let split = |pods: &Vec<Arc<Pod>>| -> Option<NewAndOld> {
         let (mut new, mut old) = (None, None);
         for p in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
             let slot = if updated(p, hash, generation) { &mut new } else { &mut old };

@@ -149,3 +149,134 @@ fn pods_get_identity_volumes_and_revision() {
     assert_eq!(claims[0].metadata.name.as_deref(), Some("www-web-1"));
     assert_eq!(claims[0].metadata.labels.as_ref().unwrap()["app"], "nginx");
 }
+
+mod live {
+    use super::super::*;
+    use crate::client::DeleteOptions;
+    use crate::registry::generic::Registry;
+    use crate::store::recording::RecordingBackend;
+    use crate::store::{Store, StoreOptions};
+    use k8s_openapi::api::core::v1::Namespace;
+    use tokio_util::sync::CancellationToken;
+
+    async fn client() -> Client {
+        let opts = StoreOptions { history_revisions: 1_000_000, compaction_interval: Duration::from_secs(3600) };
+        let store = Store::open_with_backend(Arc::new(RecordingBackend::default()), opts).unwrap();
+        let client = Client::new(Registry::new(store), "test");
+        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "default"}})).unwrap();
+        client.api::<Namespace>(None).unwrap().create(&ns).await.unwrap();
+        client
+    }
+
+    /// Plays the kubelet: pending pods go Running and Ready, deleted pods go away.
+    async fn kubelet(client: &Client) -> Vec<Pod> {
+        let api = client.api::<Pod>(Some("default")).unwrap();
+        let (pods, _) = api.list(None).await.unwrap();
+        for p in &pods {
+            let name = p.metadata.name.clone().unwrap();
+            if p.metadata.deletion_timestamp.is_some() {
+                let _ = api.delete_with(&name, &DeleteOptions { grace_period_seconds: Some(0), ..Default::default() }).await;
+            } else if pods::phase(p) == "Pending" {
+                let now = jiff::Timestamp::now().to_string();
+                let _ = api
+                    .patch_status(&name, &json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}]}}))
+                    .await;
+            }
+        }
+        api.list(None).await.unwrap().0
+    }
+
+    fn names(pods: &[Pod]) -> Vec<String> {
+        let mut v: Vec<String> = pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).filter_map(|p| p.metadata.name.clone()).collect();
+        v.sort();
+        v
+    }
+
+    fn owners(c: &PersistentVolumeClaim) -> Vec<String> {
+        c.metadata.owner_references.iter().flatten().map(|r| format!("{}/{}", r.kind, r.name)).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ordered_creation_and_claim_retention() {
+        let client = client().await;
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run(Context::new(client.clone(), stop.clone())));
+        let sets = client.api::<StatefulSet>(Some("default")).unwrap();
+        let set: StatefulSet = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {
+                "serviceName": "nginx", "replicas": 3,
+                "selector": {"matchLabels": {"app": "nginx"}},
+                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Delete"},
+                "template": {"metadata": {"labels": {"app": "nginx"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}},
+                "volumeClaimTemplates": [{"metadata": {"name": "www"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]
+            }
+        }))
+        .unwrap();
+        sets.create(&set).await.unwrap();
+        let pod_api = client.api::<Pod>(Some("default")).unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..400 {
+            // Never a pod whose predecessor is not yet ready.
+            let pods = pod_api.list(None).await.unwrap().0;
+            for p in &pods {
+                let o = ordinal_of("web", p.metadata.name.as_deref().unwrap()).unwrap();
+                if o > 0 {
+                    let prev = pods.iter().find(|q| q.metadata.name.as_deref() == Some(&format!("web-{}", o - 1)));
+                    assert!(prev.is_some_and(|q| running_ready(q)), "web-{o} exists before web-{} is ready", o - 1);
+                }
+                if !seen.contains(&o) {
+                    seen.push(o);
+                }
+            }
+            if names(&kubelet(&client).await).len() == 3 && sets.get("web").await.unwrap().status.is_some_and(|s| s.ready_replicas == Some(3)) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(seen, [0, 1, 2]);
+        let claims = client.api::<PersistentVolumeClaim>(Some("default")).unwrap();
+        for o in 0..3 {
+            let c = claims.get(&format!("www-web-{o}")).await.unwrap();
+            assert_eq!(owners(&c), ["StatefulSet/web"], "whenDeleted: Delete makes the set own the claim");
+        }
+
+        // whenScaled: Delete hands a scaled-down pod's claim to the pod (the GC deletes it with it).
+        sets.patch_merge("web", &json!({"spec": {"replicas": 2}})).await.unwrap();
+        for _ in 0..400 {
+            if names(&kubelet(&client).await) == ["web-0", "web-1"] {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(names(&pod_api.list(None).await.unwrap().0), ["web-0", "web-1"]);
+        assert_eq!(owners(&claims.get("www-web-2").await.unwrap()), ["Pod/web-2"]);
+        assert_eq!(owners(&claims.get("www-web-1").await.unwrap()), ["StatefulSet/web"]);
+
+        // A partitioned update only replaces the pods at or above the partition.
+        sets.patch_merge(
+            "web",
+            &json!({"spec": {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 1}},
+                "template": {"spec": {"containers": [{"name": "nginx", "image": "nginx:2"}]}}}}),
+        )
+        .await
+        .unwrap();
+        let image = |pods: &[Pod], n: &str| {
+            pods.iter().find(|p| p.metadata.name.as_deref() == Some(n)).and_then(|p| p.spec.as_ref()).map(|s| s.containers[0].image.clone().unwrap_or_default())
+        };
+        for _ in 0..400 {
+            let pods = kubelet(&client).await;
+            if image(&pods, "web-1").as_deref() == Some("nginx:2") && sets.get("web").await.unwrap().status.is_some_and(|s| s.updated_replicas == Some(1) && s.ready_replicas == Some(2)) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let pods = pod_api.list(None).await.unwrap().0;
+        assert_eq!((image(&pods, "web-0").as_deref(), image(&pods, "web-1").as_deref()), (Some("nginx"), Some("nginx:2")));
+        let st = sets.get("web").await.unwrap().status.unwrap();
+        assert_ne!(st.current_revision, st.update_revision, "not every pod is updated");
+        assert_eq!((st.current_replicas, st.updated_replicas), (Some(1), Some(1)));
+        stop.cancel();
+        let _ = task.await;
+    }
+}
