@@ -124,6 +124,30 @@ fn daemonset_runs_one_pod_per_node_and_rolls() {
     let hist = s.ok(&["rollout", "history", "daemonset/agent"]);
     let h = rows(&hist.lines().skip(1).collect::<Vec<_>>().join("\n"));
     assert_eq!(h[1..].iter().map(|r| r[0].as_str()).collect::<Vec<_>>(), ["2", "3"], "{hist}");
+
+    // Every kubectl 1.27-1.33 reads the rollout the same way.
+    for (version, bin) in kubectls() {
+        let out = s.kubectl_at(&bin, &["rollout", "status", "daemonset/agent", "--timeout=20s"], None);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("daemon set \"agent\" successfully rolled out"), "kubectl {version}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        let out = s.kubectl_at(&bin, &["rollout", "history", "daemonset/agent", "--revision=2"], None);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("busybox:1.36"), "kubectl {version}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        let out = s.kubectl_at(&bin, &["rollout", "undo", "daemonset/agent", "--to-revision=2", "--dry-run=server"], None);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(text.trim(), "daemonset.apps/agent rolled back (server dry run)", "kubectl {version}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+fn kubectls() -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    for minor in 27..=33 {
+        let bin = format!("/usr/lib/google-cloud-sdk/bin/kubectl.1.{minor}");
+        if std::path::Path::new(&bin).exists() {
+            v.push((format!("1.{minor}"), bin));
+        }
+    }
+    v
 }
 
 const STATEFULSET: &str = r#"
@@ -247,6 +271,16 @@ fn statefulset_creates_ordered_pods_with_claims_and_scales_down_keeping_them() {
     });
     let revs = items(&json(&s, &["get", "controllerrevisions", "-l", "app=nginx"]));
     assert_eq!(revs.len(), 2);
+    let hist = s.ok(&["rollout", "history", "statefulset/web"]);
+    assert_eq!(hist.lines().next(), Some("statefulset.apps/web "), "{hist}");
+    let h = rows(&hist.lines().skip(1).collect::<Vec<_>>().join("\n"));
+    assert_eq!(h[1..].iter().map(|r| r[0].as_str()).collect::<Vec<_>>(), ["1", "2"], "{hist}");
+    assert_eq!(s.ok(&["rollout", "undo", "statefulset/web"]).trim(), "statefulset.apps/web rolled back");
+    eventually("web-0 back on nginx", || {
+        let p = json(&s, &["get", "pod", "web-0"]);
+        (p["spec"]["containers"][0]["image"] == "nginx" && p["status"]["phase"] == "Running").then_some(())
+    });
+    s.ok(&["rollout", "status", "statefulset/web", "--timeout=30s"]);
 }
 
 #[test]
