@@ -240,6 +240,8 @@ pub struct NodeInfo {
     pub ports: Vec<HostPort>,
     /// Pods per controller uid, for the default spreading of a workload's replicas.
     pub owners: HashMap<String, u32>,
+    /// Pods per priority, so preemption finds out cheaply whether any could be a victim.
+    pub priorities: BTreeMap<i32, u32>,
 }
 
 impl NodeInfo {
@@ -274,6 +276,7 @@ impl NodeInfo {
         if let Some(o) = &p.owner {
             *self.owners.entry(o.clone()).or_insert(0) += 1;
         }
+        *self.priorities.entry(priority(&p.pod)).or_insert(0) += 1;
         self.pods.insert(p.key.clone(), p);
     }
 
@@ -295,7 +298,19 @@ impl NodeInfo {
                 }
             }
         }
+        let prio = priority(&p.pod);
+        if let Some(n) = self.priorities.get_mut(&prio) {
+            *n -= 1;
+            if *n == 0 {
+                self.priorities.remove(&prio);
+            }
+        }
         Some(p)
+    }
+
+    /// The lowest priority of a pod on the node.
+    pub fn min_priority(&self) -> Option<i32> {
+        self.priorities.keys().next().copied()
     }
 
     /// A copy without the given pods (what preemption would leave).

@@ -34,16 +34,35 @@ pub enum Code {
     Unresolvable,
 }
 
-/// Why a node was filtered out.
+/// The filter plugins, as bits: which ones rejected a pod decides which cluster events may
+/// make it schedulable (kube-scheduler's queueing hints, coarsely).
+pub mod plugin {
+    pub const NODE_UNSCHEDULABLE: u8 = 1;
+    pub const NODE_NAME: u8 = 1 << 1;
+    pub const TAINT_TOLERATION: u8 = 1 << 2;
+    pub const NODE_AFFINITY: u8 = 1 << 3;
+    pub const NODE_PORTS: u8 = 1 << 4;
+    pub const NODE_RESOURCES_FIT: u8 = 1 << 5;
+    pub const POD_TOPOLOGY_SPREAD: u8 = 1 << 6;
+    pub const INTER_POD_AFFINITY: u8 = 1 << 7;
+    pub const ALL: u8 = u8::MAX;
+    /// What a placed pod going away (deleted, finished, binding undone) may help.
+    pub const POD_REMOVED: u8 = NODE_PORTS | NODE_RESOURCES_FIT | POD_TOPOLOGY_SPREAD | INTER_POD_AFFINITY;
+    /// What a placed pod appearing or changing its labels may help.
+    pub const POD_LABELS: u8 = POD_TOPOLOGY_SPREAD | INTER_POD_AFFINITY;
+}
+
+/// Why a node was filtered out, and by which plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     pub code: Code,
     pub reasons: Vec<String>,
+    pub plugin: u8,
 }
 
 impl Status {
-    fn new(code: Code, reason: impl Into<String>) -> Status {
-        Status { code, reasons: vec![reason.into()] }
+    fn new(plugin: u8, code: Code, reason: impl Into<String>) -> Status {
+        Status { code, reasons: vec![reason.into()], plugin }
     }
 }
 
@@ -353,46 +372,46 @@ pub fn node_affinity_matches(pod: &Pod, node: &NodeInfo) -> bool {
 
 /// Runs the filters on one node; the first failing plugin decides, as in the framework.
 pub fn run_filters(ctx: &PodCtx, node: &NodeInfo) -> Result<(), Status> {
-    let n = node.node.as_ref().ok_or_else(|| Status::new(Code::Unresolvable, ERR_UNSCHEDULABLE))?;
+    let n = node.node.as_ref().ok_or_else(|| Status::new(plugin::NODE_UNSCHEDULABLE, Code::Unresolvable, ERR_UNSCHEDULABLE))?;
     // NodeUnschedulable
     if n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false) {
         let taint = Taint { key: TAINT_UNSCHEDULABLE.into(), effect: "NoSchedule".into(), ..Default::default() };
         if !ctx.tolerations.iter().any(|t| tolerates(t, &taint)) {
-            return Err(Status::new(Code::Unresolvable, ERR_UNSCHEDULABLE));
+            return Err(Status::new(plugin::NODE_UNSCHEDULABLE, Code::Unresolvable, ERR_UNSCHEDULABLE));
         }
     }
     // NodeName
     if let Some(want) = ctx.pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).filter(|s| !s.is_empty()) {
         if want != node.name() {
-            return Err(Status::new(Code::Unresolvable, ERR_NODE_NAME));
+            return Err(Status::new(plugin::NODE_NAME, Code::Unresolvable, ERR_NODE_NAME));
         }
     }
     // TaintToleration
     if let Some(t) = untolerated_taint(node, ctx.tolerations) {
         let msg = format!("node(s) had untolerated taint {{{}: {}}}", t.key, t.value.as_deref().unwrap_or(""));
-        return Err(Status::new(Code::Unresolvable, msg));
+        return Err(Status::new(plugin::TAINT_TOLERATION, Code::Unresolvable, msg));
     }
     // NodeAffinity
     if !node_affinity_matches(ctx.pod, node) {
-        return Err(Status::new(Code::Unresolvable, ERR_NODE_AFFINITY));
+        return Err(Status::new(plugin::NODE_AFFINITY, Code::Unresolvable, ERR_NODE_AFFINITY));
     }
     // NodePorts
     if ctx.info.ports.iter().any(|p| node.ports.iter().any(|u| u.conflicts(p))) {
-        return Err(Status::new(Code::Unschedulable, ERR_NODE_PORTS));
+        return Err(Status::new(plugin::NODE_PORTS, Code::Unschedulable, ERR_NODE_PORTS));
     }
     // NodeResourcesFit
     let reasons = insufficient_resources(&ctx.info, node);
     if !reasons.is_empty() {
-        return Err(Status { code: Code::Unschedulable, reasons });
+        return Err(Status { code: Code::Unschedulable, reasons, plugin: plugin::NODE_RESOURCES_FIT });
     }
     // PodTopologySpread
     for s in ctx.spreads.iter().filter(|s| s.hard) {
         let Some(value) = node.label(&s.key) else {
-            return Err(Status::new(Code::Unresolvable, ERR_SPREAD_LABEL));
+            return Err(Status::new(plugin::POD_TOPOLOGY_SPREAD, Code::Unresolvable, ERR_SPREAD_LABEL));
         };
         let count = s.counts.get(value).copied().unwrap_or(0);
         if count + s.self_match - s.min > s.max_skew {
-            return Err(Status::new(Code::Unschedulable, ERR_SPREAD));
+            return Err(Status::new(plugin::POD_TOPOLOGY_SPREAD, Code::Unschedulable, ERR_SPREAD));
         }
     }
     // InterPodAffinity
@@ -405,7 +424,7 @@ pub fn run_filters(ctx: &PodCtx, node: &NodeInfo) -> Result<(), Status> {
             && ctx.self_matches_affinity
             && ctx.affinity.iter().all(|t| node.label(&t.topology_key).is_some());
         if !satisfied && !first_of_group {
-            return Err(Status::new(Code::Unresolvable, ERR_POD_AFFINITY));
+            return Err(Status::new(plugin::INTER_POD_AFFINITY, Code::Unresolvable, ERR_POD_AFFINITY));
         }
     }
     if ctx
@@ -413,12 +432,12 @@ pub fn run_filters(ctx: &PodCtx, node: &NodeInfo) -> Result<(), Status> {
         .iter()
         .any(|t| topo(node, &t.topology_key).is_some_and(|k| ctx.anti_counts.get(&k).copied().unwrap_or(0) > 0))
     {
-        return Err(Status::new(Code::Unschedulable, ERR_POD_ANTI_AFFINITY));
+        return Err(Status::new(plugin::INTER_POD_AFFINITY, Code::Unschedulable, ERR_POD_ANTI_AFFINITY));
     }
     if !ctx.existing_anti_counts.is_empty() {
         let labels = node.labels();
         if labels.into_iter().flatten().any(|(k, v)| ctx.existing_anti_counts.get(&(k.clone(), v.clone())).copied().unwrap_or(0) > 0) {
-            return Err(Status::new(Code::Unschedulable, ERR_EXISTING_ANTI_AFFINITY));
+            return Err(Status::new(plugin::INTER_POD_AFFINITY, Code::Unschedulable, ERR_EXISTING_ANTI_AFFINITY));
         }
     }
     Ok(())
@@ -502,6 +521,10 @@ pub fn preemption_message(ctx: &PodCtx, cache: &Cache, statuses: &[(String, Stat
     let mut results: Vec<Status> = Vec::new();
     for (name, status) in statuses.iter().filter(|(_, s)| s.code == Code::Unschedulable) {
         let Some(node) = cache.node(name) else { continue };
+        if node.min_priority().is_none_or(|p| p >= ctx.priority) {
+            results.push(Status::new(0, Code::Unresolvable, NO_VICTIMS));
+            continue;
+        }
         let victims: Vec<String> = node
             .pods
             .values()
@@ -509,7 +532,7 @@ pub fn preemption_message(ctx: &PodCtx, cache: &Cache, statuses: &[(String, Stat
             .map(|p| p.key.clone())
             .collect();
         if victims.is_empty() {
-            results.push(Status::new(Code::Unresolvable, NO_VICTIMS));
+            results.push(Status::new(0, Code::Unresolvable, NO_VICTIMS));
             continue;
         }
         match run_filters(ctx, &node.without(&victims)) {
@@ -646,7 +669,7 @@ mod tests {
 
     #[test]
     fn messages_count_and_sort_reasons_like_fit_error() {
-        let st = |r: &[&str], code| Status { code, reasons: r.iter().map(|s| s.to_string()).collect() };
+        let st = |r: &[&str], code| Status { code, reasons: r.iter().map(|s| s.to_string()).collect(), plugin: 0 };
         let statuses = vec![
             ("n1".to_string(), st(&["Insufficient cpu", "Insufficient memory"], Code::Unschedulable)),
             ("n2".to_string(), st(&["Insufficient cpu"], Code::Unschedulable)),
@@ -670,6 +693,17 @@ mod tests {
             fit_error_message(2, &statuses, pf.as_deref()),
             "0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {k: }. preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, 1 Preemption is not helpful for scheduling."
         );
+        // Lower-priority pods are victims only when removing them would make room.
+        let mut c1 = Cache::default();
+        c1.set_node(node("n1", json!({})));
+        place(&mut c1, pod("low", json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": "500m"}}}]})), "n1");
+        let urgent = |cpu: &str| Arc::new(pod("urgent", json!({"priority": 100, "containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}]})));
+        let (too_big, fits_alone) = (urgent("4"), urgent("1800m"));
+        for (p, want) in [(&too_big, Some("preemption: 0/1 nodes are available: 1 Insufficient cpu.")), (&fits_alone, None)] {
+            let ctx = PodCtx::new(p, &c1, &no_ns);
+            let st: Vec<(String, Status)> = c1.nodes().filter_map(|n| run_filters(&ctx, n).err().map(|s| (n.name().to_string(), s))).collect();
+            assert_eq!(preemption_message(&ctx, &c1, &st).as_deref(), want);
+        }
         let never = pod("big", json!({"preemptionPolicy": "Never", "containers": [{"name": "c", "resources": {"requests": {"cpu": "1000"}}}]}));
         let never = Arc::new(never);
         let ctx = PodCtx::new(&never, &c, &no_ns);

@@ -14,7 +14,7 @@ use crate::client::{Client, Event, Reader};
 use crate::controllers::events::Recorder;
 use crate::controllers::runtime::Context;
 use cache::{pod_key, Cache, PodInfo};
-use filters::{NamespaceLabels, PodCtx, Status};
+use filters::{plugin, NamespaceLabels, PodCtx, Status};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, PodCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use queue::SchedulingQueue;
@@ -38,8 +38,8 @@ const FLUSH_INTERVAL: Duration = Duration::from_secs(30);
 pub enum Decision {
     /// Assumed onto this node; bind it.
     Bind(String),
-    /// Fits nowhere: the PodScheduled=False message.
-    Unschedulable(String),
+    /// Fits nowhere: the PodScheduled=False message, and the plugins that rejected it.
+    Unschedulable { message: String, plugins: u8 },
 }
 
 /// Whether this scheduler is responsible for the pod while it is pending.
@@ -68,48 +68,49 @@ impl Scheduler {
         Scheduler::default()
     }
 
-    /// A pod was added or updated. Returns whether the change may make pending pods fit
-    /// (a placed pod finished or changed its labels).
-    pub fn on_pod(&mut self, pod: Arc<Pod>, now: Instant) -> bool {
+    /// A pod was added or updated. Returns the plugins whose rejections the change may undo
+    /// (a placed pod finished, appeared or changed its labels), as `filters::plugin` bits.
+    pub fn on_pod(&mut self, pod: Arc<Pod>, now: Instant) -> u8 {
         let key = pod_key(&pod);
         if let Some(node) = node_name_of(&pod) {
             self.queue.remove(&key);
             if matches!(crate::controllers::pods::phase(&pod), "Succeeded" | "Failed") {
-                return self.cache.unplace(&key).is_some();
+                return if self.cache.unplace(&key).is_some() { plugin::POD_REMOVED } else { 0 };
             }
             let old_labels = self.cache.placed_pod(&key).map(|p| p.pod.metadata.labels.clone());
             let known = old_labels.is_some();
             let labels_changed = old_labels.is_some_and(|l| l != pod.metadata.labels);
             let node = node.to_string();
             self.cache.place(Arc::new(PodInfo::new(pod)), &node, false);
-            return labels_changed || !known;
+            return if labels_changed || !known { plugin::POD_LABELS } else { 0 };
         }
         if self.cache.placement(&key).is_some_and(|(_, assumed)| assumed) {
             if self.cache.placed_pod(&key).is_some_and(|p| p.pod.metadata.uid == pod.metadata.uid) {
                 // Bound by us; the informer has not caught up yet.
-                return false;
+                return 0;
             }
             // A new pod of the same name: the assumed one is gone.
             self.cache.unplace(&key);
         }
         if !responsible_for(&pod) {
             self.queue.remove(&key);
-            return false;
+            return 0;
         }
         let changed = self.queue.pod(&key).is_some_and(|old| old.spec != pod.spec || old.metadata.labels != pod.metadata.labels);
         self.queue.add(pod, changed, now);
-        false
+        0
     }
 
-    /// A pod was deleted; returns whether that freed room on a node.
-    pub fn on_pod_deleted(&mut self, pod: &Pod) -> bool {
+    /// A pod was deleted; returns the plugins whose rejections that may undo.
+    pub fn on_pod_deleted(&mut self, pod: &Pod) -> u8 {
         let key = pod_key(pod);
         self.queue.remove(&key);
-        self.cache.unplace(&key).is_some()
+        if self.cache.unplace(&key).is_some() { plugin::POD_REMOVED } else { 0 }
     }
 
-    /// A node was added or updated; returns whether anything the filters read changed.
-    pub fn on_node(&mut self, node: Arc<Node>) -> bool {
+    /// A node was added or updated; returns the plugins whose rejections that may undo (all
+    /// of them when anything the filters read changed).
+    pub fn on_node(&mut self, node: Arc<Node>) -> u8 {
         let name = node.metadata.name.clone().unwrap_or_default();
         let changed = match self.cache.node(&name).and_then(|n| n.node.as_ref()) {
             None => true,
@@ -120,7 +121,7 @@ impl Scheduler {
             }
         };
         self.cache.set_node(node);
-        changed
+        if changed { plugin::ALL } else { 0 }
     }
 
     pub fn on_node_deleted(&mut self, name: &str) {
@@ -170,7 +171,7 @@ impl Scheduler {
     fn decide(&self, pod: &Arc<Pod>, ns_labels: NamespaceLabels, rng: &mut impl Rng) -> Decision {
         let num_nodes = self.cache.node_count();
         if num_nodes == 0 {
-            return Decision::Unschedulable(filters::NO_NODES.to_string());
+            return Decision::Unschedulable { message: filters::NO_NODES.to_string(), plugins: 0 };
         }
         let ctx = PodCtx::new(pod, &self.cache, ns_labels);
         let mut feasible = Vec::new();
@@ -183,7 +184,9 @@ impl Scheduler {
         }
         if feasible.is_empty() {
             let post = filters::preemption_message(&ctx, &self.cache, &statuses);
-            return Decision::Unschedulable(filters::fit_error_message(num_nodes, &statuses, post.as_deref()));
+            let plugins = statuses.iter().fold(0, |acc, (_, s)| acc | s.plugin);
+            let message = filters::fit_error_message(num_nodes, &statuses, post.as_deref());
+            return Decision::Unschedulable { message, plugins };
         }
         if feasible.len() == 1 {
             return Decision::Bind(feasible[0].name().to_string());
@@ -275,25 +278,21 @@ async fn watch_cluster(
                 let moved = match ev {
                     Ok(Event::Applied(p)) => s.on_pod(p, now),
                     Ok(Event::Deleted(p)) => s.on_pod_deleted(&p),
-                    Ok(Event::Restarted) | Err(RecvError::Lagged(_)) => { resync = true; false }
+                    Ok(Event::Restarted) | Err(RecvError::Lagged(_)) => { resync = true; 0 }
                     Err(RecvError::Closed) => return,
                 };
-                if moved {
-                    s.queue.move_all(now);
-                }
+                s.queue.moved(moved, now);
             }
             ev = node_events.recv() => {
                 let now = Instant::now();
                 let mut s = shared.lock();
                 let moved = match ev {
                     Ok(Event::Applied(n)) => s.on_node(n),
-                    Ok(Event::Deleted(n)) => { s.on_node_deleted(n.metadata.name.as_deref().unwrap_or("")); false }
-                    Ok(Event::Restarted) | Err(RecvError::Lagged(_)) => { resync = true; false }
+                    Ok(Event::Deleted(n)) => { s.on_node_deleted(n.metadata.name.as_deref().unwrap_or("")); 0 }
+                    Ok(Event::Restarted) | Err(RecvError::Lagged(_)) => { resync = true; 0 }
                     Err(RecvError::Closed) => return,
                 };
-                if moved {
-                    s.queue.move_all(now);
-                }
+                s.queue.moved(moved, now);
             }
         }
         if resync {
@@ -350,8 +349,8 @@ async fn schedule_loop(
                     drop(permit);
                 });
             }
-            Decision::Unschedulable(message) => {
-                shared.lock().queue.failed(&key, true, Instant::now());
+            Decision::Unschedulable { message, plugins } => {
+                shared.lock().queue.failed(&key, Some(plugins), Instant::now());
                 let latest = pods.get(pod.metadata.namespace.as_deref(), pod.metadata.name.as_deref().unwrap_or("")).unwrap_or(pod);
                 let (client, recorder) = (client.clone(), recorder.clone());
                 tokio::spawn(async move {
@@ -388,9 +387,9 @@ async fn bind(shared: &Shared, client: &Client, recorder: &Recorder, pod: &Arc<P
                 s.queue.done(key);
             } else {
                 tracing::warn!(pod = %key, node, error = %e, "binding failed; retrying after backoff");
-                s.queue.failed(key, false, now);
+                s.queue.failed(key, None, now);
             }
-            s.queue.move_all(now);
+            s.queue.moved(filters::plugin::POD_REMOVED, now);
             drop(s);
             shared.wake.notify_one();
         }

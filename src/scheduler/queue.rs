@@ -50,7 +50,8 @@ pub struct SchedulingQueue {
     active_seq: HashMap<String, u64>,
     backoff: BTreeMap<(Instant, u64), String>,
     backoff_at: HashMap<String, (Instant, u64)>,
-    unschedulable: HashMap<String, Instant>,
+    /// Unschedulable pods: since when, and the plugins that rejected them.
+    unschedulable: HashMap<String, (Instant, u8)>,
     in_flight: HashMap<String, u64>,
     /// The latest object of every pending pod the queue holds.
     pods: HashMap<String, Arc<Pod>>,
@@ -208,9 +209,10 @@ impl SchedulingQueue {
         self.attempts.remove(key);
     }
 
-    /// The attempt failed. Unschedulable pods wait for a cluster change, unless one happened
-    /// during the attempt; errors retry after backoff.
-    pub fn failed(&mut self, key: &str, unschedulable: bool, now: Instant) {
+    /// The attempt failed: `rejected_by` holds the plugins that found it unschedulable (None:
+    /// an error). Unschedulable pods wait for a cluster change that may help them, unless one
+    /// happened during the attempt; errors retry after backoff.
+    pub fn failed(&mut self, key: &str, rejected_by: Option<u8>, now: Instant) {
         let Some(cycle) = self.in_flight.remove(key) else { return };
         if !self.pods.contains_key(key) {
             self.attempts.remove(key);
@@ -219,27 +221,41 @@ impl SchedulingQueue {
         let a = self.attempts.entry(key.to_string()).or_insert((0, now));
         a.0 += 1;
         a.1 = now;
-        if unschedulable && cycle == self.move_cycle {
-            self.unschedulable.insert(key.to_string(), now);
-        } else {
-            let at = self.backoff_expiry(key).unwrap_or(now);
-            self.push_backoff(key.to_string(), at);
+        match rejected_by {
+            Some(plugins) if cycle == self.move_cycle => {
+                self.unschedulable.insert(key.to_string(), (now, plugins));
+            }
+            _ => {
+                let at = self.backoff_expiry(key).unwrap_or(now);
+                self.push_backoff(key.to_string(), at);
+            }
         }
     }
 
-    /// A cluster change that may make unschedulable pods fit: all of them get another try.
-    pub fn move_all(&mut self, now: Instant) {
+    /// A cluster change that may help pods rejected by the plugins in `event`: those get
+    /// another try (pods rejected by nothing in particular always do).
+    pub fn moved(&mut self, event: u8, now: Instant) {
+        if event == 0 {
+            return;
+        }
         self.move_cycle += 1;
-        let keys: Vec<String> = self.unschedulable.drain().map(|(k, _)| k).collect();
+        let keys: Vec<String> =
+            self.unschedulable.iter().filter(|(_, (_, p))| *p == 0 || p & event != 0).map(|(k, _)| k.clone()).collect();
         for k in keys {
+            self.unschedulable.remove(&k);
             self.requeue(k, now);
         }
+    }
+
+    /// Every unschedulable pod gets another try.
+    pub fn move_all(&mut self, now: Instant) {
+        self.moved(u8::MAX, now);
     }
 
     /// Pods unschedulable for longer than five minutes get another try.
     pub fn flush_unschedulable(&mut self, now: Instant) {
         let stale: Vec<String> =
-            self.unschedulable.iter().filter(|(_, since)| now.duration_since(**since) >= MAX_IN_UNSCHEDULABLE).map(|(k, _)| k.clone()).collect();
+            self.unschedulable.iter().filter(|(_, (since, _))| now.duration_since(*since) >= MAX_IN_UNSCHEDULABLE).map(|(k, _)| k.clone()).collect();
         for k in stale {
             self.unschedulable.remove(&k);
             self.requeue(k, now);
@@ -294,7 +310,7 @@ mod tests {
         let t0 = Instant::now();
         q.add(pod("p", 0, "2026-01-01T00:00:00Z"), false, t0);
         q.pop(t0).unwrap();
-        q.failed("d/p", true, t0);
+        q.failed("d/p", Some(0), t0);
         assert_eq!(q.place("d/p"), Some(Place::Unschedulable));
         // An unrelated status update does not retry it; a cluster change does, after backoff.
         q.add(pod("p", 0, "2026-01-01T00:00:00Z"), false, t0);
@@ -305,11 +321,25 @@ mod tests {
         assert_eq!(name(q.pop(t0 + Duration::from_secs(1))), "p");
         // Second failure: 2 s of backoff; with no change it waits five minutes.
         let t1 = t0 + Duration::from_secs(1);
-        q.failed("d/p", true, t1);
+        q.failed("d/p", Some(0), t1);
         q.flush_unschedulable(t1 + Duration::from_secs(299));
         assert_eq!(q.place("d/p"), Some(Place::Unschedulable));
         q.flush_unschedulable(t1 + MAX_IN_UNSCHEDULABLE);
         assert_eq!(name(q.pop(t1 + MAX_IN_UNSCHEDULABLE)), "p");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_events_that_may_help_move_a_pod() {
+        use crate::scheduler::filters::plugin;
+        let mut q = SchedulingQueue::new();
+        let t0 = Instant::now();
+        q.add(pod("p", 0, "2026-01-01T00:00:00Z"), false, t0);
+        q.pop(t0).unwrap();
+        q.failed("d/p", Some(plugin::NODE_AFFINITY), t0);
+        q.moved(plugin::POD_REMOVED, t0);
+        assert_eq!(q.place("d/p"), Some(Place::Unschedulable), "a deleted pod does not change node labels");
+        q.moved(plugin::ALL, t0);
+        assert_eq!(q.place("d/p"), Some(Place::Backoff));
     }
 
     #[tokio::test(start_paused = true)]
@@ -319,7 +349,7 @@ mod tests {
         q.add(pod("p", 0, "2026-01-01T00:00:00Z"), false, t0);
         q.pop(t0).unwrap();
         q.move_all(t0);
-        q.failed("d/p", true, t0);
+        q.failed("d/p", Some(0), t0);
         assert_eq!(q.place("d/p"), Some(Place::Backoff));
         q.remove("d/p");
         assert!(q.pop(t0 + Duration::from_secs(5)).is_none());

@@ -39,6 +39,10 @@ fn bound(p: &Pod, node: &str) -> Arc<Pod> {
     Arc::new(p)
 }
 
+fn unschedulable(message: &str, plugins: u8) -> Decision {
+    Decision::Unschedulable { message: message.to_string(), plugins }
+}
+
 fn no_ns(_: &str) -> Option<BTreeMap<String, String>> {
     None
 }
@@ -56,7 +60,7 @@ fn drain(s: &mut Scheduler, now: Instant) -> Vec<(String, Decision)> {
         let key = pod_key(&p);
         match &d {
             Decision::Bind(_) => s.queue.done(&key),
-            Decision::Unschedulable(_) => s.queue.failed(&key, true, now),
+            Decision::Unschedulable { plugins, .. } => s.queue.failed(&key, Some(*plugins), now),
         }
         out.push((p.metadata.name.clone().unwrap(), d));
     }
@@ -74,19 +78,20 @@ async fn assumed_pods_count_before_the_informer_reports_the_binding() {
     assert_eq!(out[0].1, Decision::Bind("n1".into()));
     assert_eq!(
         out[1].1,
-        Decision::Unschedulable(
-            "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
-                .into()
+        unschedulable(
+            "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.",
+            filters::plugin::NODE_RESOURCES_FIT
         )
     );
     // A stale unbound update of the assumed pod does not requeue it; the binding confirms it.
-    assert!(!s.on_pod(cpu_pod("a", "600m"), now));
+    assert_eq!(s.on_pod(cpu_pod("a", "600m"), now), 0);
     assert!(s.queue.place("default/a").is_none());
     s.on_pod(bound(&cpu_pod("a", "600m"), "n1"), now);
     assert_eq!(s.cache.placement("default/a"), Some(("n1", false)));
     // Deleting the bound pod frees the node and the pending pod fits after its backoff.
-    assert!(s.on_pod_deleted(&bound(&cpu_pod("a", "600m"), "n1")));
-    s.queue.move_all(now);
+    let event = s.on_pod_deleted(&bound(&cpu_pod("a", "600m"), "n1"));
+    assert_eq!(event, filters::plugin::POD_REMOVED);
+    s.queue.moved(event, now);
     assert!(drain(&mut s, now).is_empty(), "still backing off");
     let out = drain(&mut s, now + Duration::from_secs(1));
     assert_eq!(out, [("b".to_string(), Decision::Bind("n1".into()))]);
@@ -104,7 +109,7 @@ async fn higher_priority_pods_are_scheduled_first() {
     let out = drain(&mut s, now);
     assert_eq!(out[0], ("high".to_string(), Decision::Bind("n1".into())));
     assert_eq!(out[1].0, "low");
-    assert!(matches!(out[1].1, Decision::Unschedulable(_)));
+    assert!(matches!(out[1].1, Decision::Unschedulable { .. }));
 }
 
 #[tokio::test(start_paused = true)]
@@ -140,24 +145,24 @@ async fn node_changes_retry_unschedulable_pods() {
     s.resync(&[], &[], now);
     let p = pod("p", json!({"nodeSelector": {"disk": "ssd"}}));
     s.on_pod(p.clone(), now);
-    assert_eq!(drain(&mut s, now), [("p".to_string(), Decision::Unschedulable(filters::NO_NODES.into()))]);
-    assert!(s.on_node(node("n1", "1", json!({}))));
+    assert_eq!(drain(&mut s, now), [("p".to_string(), unschedulable(filters::NO_NODES, 0))]);
+    assert_eq!(s.on_node(node("n1", "1", json!({}))), filters::plugin::ALL);
     s.queue.move_all(now);
     let later = now + Duration::from_secs(1);
     let out = drain(&mut s, later);
     assert_eq!(
         out[0].1,
-        Decision::Unschedulable(
-            "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
-                .into()
+        unschedulable(
+            "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
+            filters::plugin::NODE_AFFINITY
         )
     );
     // A heartbeat-style update changes nothing the filters read.
     let mut same = (*node("n1", "1", json!({}))).clone();
     same.status.as_mut().unwrap().conditions = Some(vec![]);
-    assert!(!s.on_node(Arc::new(same)));
+    assert_eq!(s.on_node(Arc::new(same)), 0);
     let labelled = node("n1", "1", json!({"metadata": {"name": "n1", "labels": {"disk": "ssd"}}}));
-    assert!(s.on_node(labelled));
+    assert_eq!(s.on_node(labelled), filters::plugin::ALL);
     s.queue.move_all(later);
     assert!(drain(&mut s, later + Duration::from_millis(1500)).is_empty(), "two failures: two seconds of backoff");
     assert_eq!(drain(&mut s, later + Duration::from_secs(2)), [("p".to_string(), Decision::Bind("n1".into()))]);
@@ -179,7 +184,7 @@ async fn pods_of_other_schedulers_gated_or_finished_are_left_alone() {
     s.on_pod(Arc::new(done.clone()), now);
     assert_eq!(s.cache.node("n1").unwrap().requested.milli_cpu, 1000);
     done.status.as_mut().unwrap().phase = Some("Succeeded".into());
-    assert!(s.on_pod(Arc::new(done), now));
+    assert_eq!(s.on_pod(Arc::new(done), now), filters::plugin::POD_REMOVED);
     assert_eq!(s.cache.node("n1").unwrap().requested.milli_cpu, 0);
 }
 
