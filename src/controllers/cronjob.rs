@@ -441,7 +441,7 @@ impl CronJobController {
                 }
                 existing
             }
-            Err(e) if e.to_string().contains("because it is being terminated") => {
+            Err(e) if super::replicaset::namespace_terminating(&e) => {
                 return Err(Error::Api { action: "creating a job", cronjob: key.clone(), source: Box::new(e) });
             }
             Err(e) => {

@@ -485,7 +485,10 @@ impl JobController {
                 return Ok(Action::Done);
             }
             let job = self.jobs.get(key.ns(), &r.name).filter(|j| j.metadata.uid.as_deref() == Some(r.uid.as_str()));
-            if job.is_some_and(|j| !is_finished(&j)) {
+            let external = |j: &Job| {
+                j.spec.as_ref().and_then(|s| s.managed_by.as_deref()).is_some_and(|m| m != "kubernetes.io/job-controller")
+            };
+            if job.is_some_and(|j| !is_finished(&j) || external(&j)) {
                 return Ok(Action::Done);
             }
         }
@@ -551,6 +554,11 @@ impl JobController {
             self.backoff.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
             return Ok(Action::Done);
         };
+        // Jobs managed by another controller (spec.managedBy) are theirs alone.
+        let managed_by = cached.spec.as_ref().and_then(|s| s.managed_by.as_deref());
+        if managed_by.is_some_and(|m| m != "kubernetes.io/job-controller") {
+            return Ok(Action::Done);
+        }
         if is_finished(&cached) {
             self.backoff.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
             return Ok(Action::Done);
@@ -829,8 +837,7 @@ impl JobController {
                         active += 1;
                     }
                     Err(e) => {
-                        let terminating_ns = e.to_string().contains("because it is being terminated");
-                        if !terminating_ns {
+                        if !super::replicaset::namespace_terminating(&e) {
                             self.recorder.warning(job, "FailedCreate", format!("Error creating: {e}"));
                             failed = true;
                             if first_err.is_none() {

@@ -407,6 +407,27 @@ async fn the_pod_failure_policy_ignores_disruptions_and_fails_the_job_on_an_exit
     assert_eq!(st.failed, Some(1));
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_work_queue_job_completes_when_its_pods_are_done_after_one_success() {
+    let h = harness().await;
+    h.create_job("wq", json!({"parallelism": 2})).await;
+    h.sync("wq").await;
+    let pods = h.active_pods("wq");
+    assert_eq!(pods.len(), 2);
+    h.finish(&pods[0], "Succeeded").await;
+    h.sync("wq").await;
+    assert_eq!(h.active_pods("wq").len(), 1, "no new pod after a success");
+    assert!(!is_finished(&h.job("wq")), "waits for the other pod");
+    h.finish(&pods[1], "Succeeded").await;
+    h.sync("wq").await;
+    assert_eq!(h.status("wq").succeeded, Some(2));
+    assert!(is_finished(&h.job("wq")));
+    // A Job another controller manages is left alone.
+    h.create_job("ext", json!({"managedBy": "example.com/batch"})).await;
+    h.sync("ext").await;
+    assert!(h.pods_of("ext").is_empty());
+}
+
 #[test]
 fn indexes_print_as_ranges() {
     let set: BTreeSet<i32> = [0, 1, 2, 4, 6, 7].into_iter().collect();
