@@ -278,8 +278,10 @@ mod end_to_end {
             has("Scheduled", "Successfully assigned default/a to n0") && has("FailedScheduling", msg)
         })
         .await;
-        // Deleting the bound pod lets the pending one in.
-        pods.delete("a").await.unwrap();
+        // Deleting the bound pod (at once: no kubelet here to finish a graceful deletion) lets
+        // the pending one in.
+        let now = crate::client::DeleteOptions { grace_period_seconds: Some(0), ..Default::default() };
+        pods.delete_with("a", &now).await.unwrap();
         wait_until(|| async { pods.get("b").await.unwrap().spec.unwrap().node_name.is_some() }).await;
         stop.cancel();
         let _ = task.await;
