@@ -1,7 +1,8 @@
 //! Jobs and CronJobs driven by the real kubectl against a simulated node: a Job runs to
 //! Complete, a failing one stops at its backoff limit, parallel and Indexed Jobs count their
 //! completions, a finished Job with a TTL disappears; `kubectl create cronjob`, `kubectl get
-//! cronjobs` and `kubectl create job --from=cronjob/...`; deleting a running Job.
+//! cronjobs`, `kubectl create job --from=cronjob/...`, a CronJob firing on schedule;
+//! deleting a running Job and one past its deadline.
 mod common;
 use common::*;
 
@@ -174,6 +175,34 @@ spec:
       containers: [{name: c, image: busybox, command: ["sleep", "600"]}]
 "#;
 
+const DEADLINE: &str = r#"
+apiVersion: batch/v1
+kind: Job
+metadata: {name: deadline}
+spec:
+  activeDeadlineSeconds: 2
+  template:
+    metadata:
+      annotations: {sim.minikube-rs.io/run-seconds: "600"}
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: busybox, command: ["sleep", "600"]}]
+"#;
+
+const TICK: &str = r#"
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: tick}
+spec:
+  schedule: "@every 2s"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{name: c, image: busybox, command: ["true"]}]
+"#;
+
 #[test]
 fn cronjobs_list_and_instantiate_by_hand() {
     let s = Server::start_simulated(1);
@@ -201,6 +230,43 @@ fn cronjobs_list_and_instantiate_by_hand() {
     eventually("the long job's pods to go", || {
         s.ok(&["get", "pods", "-l", "job-name=long", "-o", "name"]).trim().is_empty().then_some(())
     });
+    // A Job past its activeDeadlineSeconds fails and its running pod is deleted.
+    s.ok_stdin(&["apply", "-f", "-"], DEADLINE);
+    s.ok(&["wait", "--for=condition=Failed", "job/deadline", "--timeout=30s"]);
+    let deadline = json(&s, &["get", "job", "deadline"]);
+    assert_eq!(conditions(&deadline), vec![
+        cond("FailureTarget", "True", "DeadlineExceeded"),
+        cond("Failed", "True", "DeadlineExceeded")
+    ]);
+    assert_eq!(deadline["status"]["terminating"], 0);
+    assert_eq!(job_row(&s, "deadline")[1..3], ["Failed", "0/1"]);
+    eventually("the deadline job's pod to go", || {
+        s.ok(&["get", "pods", "-l", "job-name=deadline", "-o", "name"]).trim().is_empty().then_some(())
+    });
+    // A schedule that fires within seconds: the controller starts a Job on time and records
+    // it in the CronJob's status.
+    s.ok_stdin(&["apply", "-f", "-"], TICK);
+    let job = eventually("the cronjob to start a job", || {
+        let jobs = json(&s, &["get", "jobs"]);
+        jobs["items"].as_array()?.iter().find_map(|j| {
+            let n = j["metadata"]["name"].as_str()?;
+            n.starts_with("tick-").then(|| n.to_string())
+        })
+    });
+    let minutes: i64 = job.trim_start_matches("tick-").parse().expect("minutes since the epoch");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!((now / 60 - minutes).abs() <= 1, "{job}");
+    s.ok(&["wait", "--for=condition=Complete", &format!("job/{job}"), "--timeout=30s"]);
+    let ann = json(&s, &["get", "job", &job])["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"].clone();
+    assert!(ann.as_str().is_some_and(|a| a.ends_with('Z')), "{ann}");
+    let cj = eventually("lastSuccessfulTime", || {
+        let cj = json(&s, &["get", "cronjob", "tick"]);
+        cj["status"]["lastSuccessfulTime"].is_string().then_some(cj)
+    });
+    assert!(cj["status"]["lastScheduleTime"].is_string());
+    let describe = s.ok(&["describe", "cronjob", "tick"]);
+    assert!(describe.contains(&format!("Created job {job}")), "{describe}");
+    s.ok(&["patch", "cronjob", "tick", "-p", r#"{"spec":{"suspend":true}}"#]);
     // A bad schedule is refused as the API server refuses it.
     let err = s.fails(&["create", "cronjob", "bad", "--image=busybox", "--schedule=TZ=UTC 0 * * * *"]);
     assert!(err.contains("cannot use TZ or CRON_TZ in schedule, use timeZone field instead"), "{err}");
