@@ -201,6 +201,19 @@ impl Controller {
                         self.release_claims(&set, pod, &params).await?;
                     }
                     let name = pod.metadata.name.clone().unwrap_or_default();
+                    match pods::phase(pod) {
+                        "Failed" if !*condemned => self.recorder.warning(
+                            &set,
+                            "RecreatingFailedPod",
+                            format!("StatefulSet {ns}/{set_name} is recreating failed Pod {name}"),
+                        ),
+                        "Succeeded" if !*condemned => self.recorder.normal(
+                            &set,
+                            "RecreatingTerminatedPod",
+                            format!("StatefulSet {ns}/{set_name} is recreating terminated Pod {name}"),
+                        ),
+                        _ => {}
+                    }
                     match self.client.api::<Pod>(Some(&ns))?.delete(&name).await {
                         Ok(_) => {
                             self.recorder.normal(&set, "SuccessfulDelete", format!("delete Pod {name} in StatefulSet {set_name} successful"));

@@ -140,3 +140,139 @@ fn max_values_scale_with_the_desired_count() {
     let ds: DaemonSet = serde_json::from_value(json!({"spec": {"selector": {}, "template": {}, "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 0}}}})).unwrap();
     assert_eq!(surge_and_unavailable(&ds, 25), (0, 1));
 }
+
+mod live {
+    use super::super::*;
+    use crate::client::DeleteOptions;
+    use crate::registry::generic::Registry;
+    use crate::store::recording::RecordingBackend;
+    use crate::store::{Store, StoreOptions};
+    use k8s_openapi::api::core::v1::Namespace;
+    use tokio_util::sync::CancellationToken;
+
+    /// 50 ms of virtual time, and a moment of real time for the store's own thread (virtual
+    /// time runs ahead while it works).
+    async fn pause() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+
+    async fn client() -> Client {
+        let opts = StoreOptions { history_revisions: 1_000_000, compaction_interval: Duration::from_secs(3600) };
+        let store = Store::open_with_backend(Arc::new(RecordingBackend::default()), opts).unwrap();
+        let client = Client::new(Registry::new(store), "test");
+        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "default"}})).unwrap();
+        client.api::<Namespace>(None).unwrap().create(&ns).await.unwrap();
+        client
+    }
+
+    /// Plays the scheduler and kubelet: daemon pods land on their target node, Running and
+    /// Ready; deleted pods go away. Returns (pod, node, image) of the live pods by node.
+    async fn cluster(client: &Client) -> Vec<(String, String, String)> {
+        let api = client.api::<Pod>(Some("default")).unwrap();
+        for p in api.list(None).await.unwrap().0 {
+            let name = p.metadata.name.clone().unwrap();
+            if p.metadata.deletion_timestamp.is_some() {
+                let _ = api.delete_with(&name, &DeleteOptions { grace_period_seconds: Some(0), ..Default::default() }).await;
+            } else if pods::phase(&p) == "Pending" {
+                if p.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_none() {
+                    let _ = api.bind(&name, &target_node(&p).unwrap()).await;
+                }
+                let now = jiff::Timestamp::now().to_string();
+                let _ = api
+                    .patch_status(&name, &json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}]}}))
+                    .await;
+            }
+        }
+        let mut v: Vec<(String, String, String)> = api
+            .list(None)
+            .await
+            .unwrap()
+            .0
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .map(|p| {
+                let s = p.spec.clone().unwrap_or_default();
+                (p.metadata.name.clone().unwrap_or_default(), s.node_name.unwrap_or_default(), s.containers[0].image.clone().unwrap_or_default())
+            })
+            .collect();
+        v.sort_by(|a, b| a.1.cmp(&b.1));
+        v
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn follows_nodes_and_taints_and_rolls_one_node_at_a_time() {
+        let client = client().await;
+        let nodes = client.api::<Node>(None).unwrap();
+        for n in ["n1", "n2"] {
+            nodes.create(&serde_json::from_value(json!({"metadata": {"name": n}})).unwrap()).await.unwrap();
+        }
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run(Context::new(client.clone(), stop.clone())));
+        let sets = client.api::<DaemonSet>(Some("default")).unwrap();
+        let ds: DaemonSet = serde_json::from_value(json!({
+            "metadata": {"name": "agent", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                "template": {"metadata": {"labels": {"app": "agent"}}, "spec": {"containers": [{"name": "c", "image": "v1"}]}}}
+        }))
+        .unwrap();
+        sets.create(&ds).await.unwrap();
+        let mut pods = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            pods = cluster(&client).await;
+            if pods.len() == 2 && pods.iter().all(|p| !p.1.is_empty()) {
+                break;
+            }
+            pause().await;
+        }
+        assert_eq!(pods.iter().map(|p| p.1.as_str()).collect::<Vec<_>>(), ["n1", "n2"]);
+        let revs = client.api::<ControllerRevision>(Some("default")).unwrap().list(None).await.unwrap().0;
+        assert_eq!(revs.len(), 1);
+        assert_eq!(revs[0].revision, 1);
+        assert!(revs[0].metadata.name.as_deref().unwrap().starts_with("agent-"));
+
+        // A third node gets a pod; a NoExecute taint takes it away again.
+        nodes.create(&serde_json::from_value(json!({"metadata": {"name": "n3"}})).unwrap()).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            pods = cluster(&client).await;
+            if pods.len() == 3 && pods.iter().all(|p| !p.1.is_empty()) {
+                break;
+            }
+            pause().await;
+        }
+        assert_eq!(pods.len(), 3);
+        nodes.patch_merge("n3", &json!({"spec": {"taints": [{"key": "gpu", "effect": "NoExecute"}]}})).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            pods = cluster(&client).await;
+            if pods.len() == 2 && pods.iter().all(|p| !p.1.is_empty()) {
+                break;
+            }
+            pause().await;
+        }
+        assert_eq!(pods.iter().map(|p| p.1.as_str()).collect::<Vec<_>>(), ["n1", "n2"]);
+        let st = sets.get("agent").await.unwrap().status.unwrap();
+        assert_eq!((st.desired_number_scheduled, st.current_number_scheduled, st.number_ready), (2, 2, 2));
+
+        // An update never has more than maxUnavailable (1) node without a ready pod.
+        sets.patch_merge("agent", &json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "v2"}]}}}})).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            pods = cluster(&client).await;
+            assert!(pods.len() >= 1, "two nodes unavailable at once");
+            if pods.len() == 2 && pods.iter().all(|p| p.2 == "v2") {
+                break;
+            }
+            pause().await;
+        }
+        assert!(pods.iter().all(|p| p.2 == "v2"), "{pods:?}");
+        let ds = sets.get("agent").await.unwrap();
+        assert_eq!(ds.metadata.annotations.as_ref().unwrap()[TEMPLATE_GENERATION_ANNOTATION], "2");
+        let revs = client.api::<ControllerRevision>(Some("default")).unwrap().list(None).await.unwrap().0;
+        assert_eq!(revs.iter().map(|r| r.revision).max(), Some(2));
+        stop.cancel();
+        let _ = task.await;
+    }
+}

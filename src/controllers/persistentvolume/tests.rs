@@ -75,6 +75,13 @@ mod live {
     use k8s_openapi::api::core::v1::{Event, Namespace};
     use tokio_util::sync::CancellationToken;
 
+    /// 50 ms of virtual time, and a moment of real time for the store's own thread (virtual
+    /// time runs ahead while it works).
+    async fn pause() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+
     pub async fn client() -> Client {
         let opts = StoreOptions { history_revisions: 1_000_000, compaction_interval: Duration::from_secs(3600) };
         let store = Store::open_with_backend(Arc::new(RecordingBackend::default()), opts).unwrap();
@@ -89,11 +96,12 @@ mod live {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        for _ in 0..600 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
             if f().await {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            pause().await;
         }
         panic!("timed out waiting for {what}");
     }
