@@ -341,6 +341,42 @@ spec:
     });
     assert_eq!(rows(&s.ok(&["get", "pvc", "orphan"]))[1][1], "Pending");
 
+    // A claim of a class with a provisioner waits for it.
+    s.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: local
+provisioner: rancher.io/local-path
+volumeBindingMode: Immediate
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: provisioned
+spec:
+  storageClassName: local
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests:
+      storage: 1Gi
+"#,
+    );
+    eventually("ExternalProvisioning", || {
+        events_of(&s, "PersistentVolumeClaim", "provisioned")
+            .iter()
+            .any(|(r, m)| {
+                r == "ExternalProvisioning"
+                    && m == "Waiting for a volume to be created either by the external provisioner 'rancher.io/local-path' or manually by the system administrator. If volume creation is delayed, please verify that the provisioner is running and correctly registered."
+            })
+            .then_some(())
+    });
+    let claim = json(&s, &["get", "pvc", "provisioned"]);
+    assert_eq!(claim["metadata"]["annotations"]["volume.kubernetes.io/storage-provisioner"], "rancher.io/local-path");
+    assert_eq!(claim["metadata"]["annotations"]["volume.beta.kubernetes.io/storage-provisioner"], "rancher.io/local-path");
+
     // Deleting the claim releases the volume (Retain).
     s.ok(&["delete", "pvc", "task-pvc"]);
     eventually("released", || (rows(&s.ok(&["get", "pv", "task-pv"]))[1][4] == "Released").then_some(()));
