@@ -198,7 +198,7 @@ impl Controller {
                 Step::Delete { ordinal, condemned } => {
                     let Some(pod) = members.get(ordinal) else { continue };
                     if *condemned {
-                        self.release_claims(&set, pod, &params).await?;
+                        self.sync_claim_owners(&set, pod, &params, false).await?;
                     }
                     let name = pod.metadata.name.clone().unwrap_or_default();
                     match pods::phase(pod) {
@@ -230,10 +230,15 @@ impl Controller {
                 }
             }
         }
-        // Pods waiting for their claims (created before a claim was deleted) get them back.
-        for pod in members.values() {
+        // Pods waiting for their claims (created before a claim was deleted) get them back;
+        // claims follow the retention policy (it may have changed).
+        for (ordinal, pod) in &members {
             if pods::phase(pod) == "Pending" {
                 self.create_claims(&set, pod, &params).await?;
+            }
+            if pod.metadata.deletion_timestamp.is_none() {
+                let in_range = *ordinal >= params.start && *ordinal < params.start + params.replicas;
+                self.sync_claim_owners(&set, pod, &params, in_range).await?;
             }
         }
 
@@ -327,37 +332,52 @@ impl Controller {
         Ok(())
     }
 
-    /// Before a scaled-down pod goes: with whenScaled=Delete its claims become the pod's, so the
-    /// garbage collector removes them with it (and no longer the set's).
-    async fn release_claims(&self, set: &StatefulSet, pod: &Pod, params: &Params) -> Result<(), Error> {
-        if !params.delete_when_scaled {
-            return Ok(());
-        }
+    /// Keeps the pod's claims owned as the retention policy says (`updateClaimOwnerRefForSetAndPod`):
+    /// whenDeleted=Delete makes the set an owner; whenScaled=Delete makes a scaled-down pod the
+    /// owner instead, so the garbage collector removes its claims with it.
+    async fn sync_claim_owners(&self, set: &StatefulSet, pod: &Pod, params: &Params, in_range: bool) -> Result<(), Error> {
         let ns = set.metadata.namespace.clone().unwrap_or_default();
         let set_name = set.metadata.name.clone().unwrap_or_default();
         let Some(ordinal) = ordinal_of(&set_name, pod.metadata.name.as_deref().unwrap_or("")) else { return Ok(()) };
         let api = self.client.api::<PersistentVolumeClaim>(Some(&ns))?;
-        let set_uid = set.metadata.uid.clone().unwrap_or_default();
-        let pod_uid = pod.metadata.uid.clone().unwrap_or_default();
         for want in claims_for(set, ordinal) {
             let name = want.metadata.name.clone().unwrap_or_default();
             let Some(claim) = self.claims.get(Some(&ns), &name) else { continue };
-            let mut refs: Vec<OwnerReference> =
-                claim.metadata.owner_references.clone().unwrap_or_default().into_iter().filter(|r| r.uid != set_uid).collect();
-            if !refs.iter().any(|r| r.uid == pod_uid) {
-                refs.push(plain_ref(pod));
-            }
-            if Some(&refs) == claim.metadata.owner_references.as_ref() {
+            let Some(refs) = claim_owners(claim.metadata.owner_references.as_deref().unwrap_or(&[]), set, pod, params, in_range) else {
                 continue;
-            }
-            match api.patch_merge(&name, &json!({"metadata": {"ownerReferences": refs}})).await {
+            };
+            match api.patch_merge(&name, &json!({"metadata": {"ownerReferences": refs, "uid": claim.metadata.uid}})).await {
                 Ok(_) => {}
-                Err(e) if e.is_not_found() => {}
+                Err(e) if e.is_not_found() || e.is_conflict() => {}
                 Err(e) => return Err(e.into()),
             }
         }
         Ok(())
     }
+}
+
+/// The owner references a claim should have under the retention policy, None when it has them.
+pub fn claim_owners(have: &[OwnerReference], set: &StatefulSet, pod: &Pod, p: &Params, in_range: bool) -> Option<Vec<OwnerReference>> {
+    let set_uid = set.metadata.uid.as_deref().unwrap_or("");
+    let pod_uid = pod.metadata.uid.as_deref().unwrap_or("");
+    let (want_set, want_pod) = match (p.delete_when_scaled, p.delete_when_deleted) {
+        (false, false) => (false, false),
+        (false, true) => (true, false),
+        (true, false) => (false, !in_range),
+        (true, true) => (in_range, !in_range),
+    };
+    let has = |uid: &str| have.iter().any(|r| r.uid == uid);
+    if has(set_uid) == want_set && has(pod_uid) == want_pod {
+        return None;
+    }
+    let mut refs: Vec<OwnerReference> = have.iter().filter(|r| r.uid != set_uid && r.uid != pod_uid).cloned().collect();
+    if want_set {
+        refs.push(have.iter().find(|r| r.uid == set_uid).cloned().unwrap_or_else(|| plain_ref(set)));
+    }
+    if want_pod {
+        refs.push(have.iter().find(|r| r.uid == pod_uid).cloned().unwrap_or_else(|| plain_ref(pod)));
+    }
+    Some(refs)
 }
 
 /// An owner reference that is not a controller reference (claims' owners).

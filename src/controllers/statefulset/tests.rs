@@ -290,3 +290,25 @@ mod live {
         let _ = task.await;
     }
 }
+
+#[test]
+fn claim_owners_follow_the_retention_policy() {
+    let set: StatefulSet = serde_json::from_value(json!({"metadata": {"name": "web", "uid": "set-uid"}, "spec": {"selector": {}, "template": {}}})).unwrap();
+    let pod = pod("web-1", "Running", true, "r1");
+    let uids = |refs: Option<Vec<OwnerReference>>| refs.map(|r| r.into_iter().map(|r| r.uid).collect::<Vec<_>>());
+    let mut p = params(1, true, Some(0));
+    // Retain/Retain: no owners; an existing set reference is dropped.
+    assert_eq!(uids(claim_owners(&[], &set, &pod, &p, true)), None);
+    assert_eq!(uids(claim_owners(&[plain_ref(&set)], &set, &pod, &p, true)), Some(vec![]));
+    // whenDeleted=Delete: the set owns the claim, scaled down or not.
+    p.delete_when_deleted = true;
+    assert_eq!(uids(claim_owners(&[], &set, &pod, &p, true)), Some(vec!["set-uid".to_string()]));
+    assert_eq!(uids(claim_owners(&[plain_ref(&set)], &set, &pod, &p, false)), None);
+    // whenScaled=Delete too: a scaled-down pod takes over.
+    p.delete_when_scaled = true;
+    assert_eq!(uids(claim_owners(&[plain_ref(&set)], &set, &pod, &p, false)), Some(vec!["uid-web-1".to_string()]));
+    // whenScaled=Delete alone: only scaled-down pods own their claims.
+    p.delete_when_deleted = false;
+    assert_eq!(uids(claim_owners(&[], &set, &pod, &p, true)), None);
+    assert_eq!(uids(claim_owners(&[], &set, &pod, &p, false)), Some(vec!["uid-web-1".to_string()]));
+}
