@@ -445,6 +445,14 @@ impl JobController {
         let ns = pod.metadata.namespace.as_deref();
         match controller_of(&pod.metadata) {
             Some(r) if r.kind == "Job" && r.api_version == "batch/v1" => {
+                // Any event for a pod we created or deleted is its observation.
+                if let Some(e) = self.exp().get_mut(&ObjectKey::new(ns, &r.name)) {
+                    let name = pod_name(pod);
+                    e.creates.remove(name);
+                    if pod.metadata.deletion_timestamp.is_some() {
+                        e.deletes.remove(name);
+                    }
+                }
                 let job = self.jobs.get(ns, &r.name).filter(|j| j.metadata.uid.as_deref() == Some(r.uid.as_str()));
                 if has_finalizer(pod) && job.as_ref().is_none_or(|j| is_finished(j)) {
                     orphans.add(ObjectKey::of(&pod.metadata));
