@@ -156,3 +156,31 @@ fn replication_controller_manages_pods_with_its_map_selector() {
         (rc["status"]["replicas"] == 0 && rc["status"]["observedGeneration"] == 2).then_some(())
     });
 }
+
+/// A pod the API refuses (here: an unknown PriorityClass) gives a FailedCreate event and the
+/// ReplicaFailure condition, which goes once pods can be created again.
+#[test]
+fn refused_pods_give_failed_create_and_replica_failure() {
+    let s = Server::start_simulated(1);
+    let bad = RS.replace("      containers:", "      priorityClassName: nope\n      containers:");
+    s.ok_stdin(&["apply", "-f", "-"], &bad);
+    let rs = eventually("ReplicaFailure", || {
+        let rs = json(&s, &["get", "rs", "web"]);
+        rs["status"]["conditions"].as_array().is_some_and(|c| !c.is_empty()).then_some(rs)
+    });
+    let c = &rs["status"]["conditions"][0];
+    assert_eq!(c["type"], "ReplicaFailure");
+    assert_eq!(c["status"], "True");
+    assert_eq!(c["reason"], "FailedCreate");
+    let msg = c["message"].as_str().unwrap();
+    assert!(msg.starts_with("pods \"web-") && msg.ends_with("is forbidden: no PriorityClass with name nope was found"), "{msg}");
+    let ev = s.ok(&["get", "events", "--field-selector", "involvedObject.name=web,reason=FailedCreate"]);
+    assert!(ev.contains("Warning") && ev.contains("Error creating: pods \"web-"), "{ev}");
+    // Fixed: pods are created and the condition is removed.
+    s.ok_stdin(&["apply", "-f", "-"], RS);
+    eventually("3 pods", || Some(live_pods(&s, "web")).filter(|p| p.len() == 3));
+    eventually("condition gone", || {
+        let rs = json(&s, &["get", "rs", "web"]);
+        rs["status"]["conditions"].is_null().then_some(())
+    });
+}

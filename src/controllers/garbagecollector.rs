@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 /// Concurrent workers (upstream's ConcurrentGCSyncs default).
 const WORKERS: usize = 20;
 /// Who the collector's writes are attributed to.
-const MANAGER: &str = "generic-garbage-collector";
+const MANAGER: &str = "kube-controller-manager";
 
 /// One entry of an object's `metadata.ownerReferences`.
 #[derive(Debug, Clone, PartialEq, Eq)]
