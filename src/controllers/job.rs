@@ -980,7 +980,8 @@ impl JobController {
         if is_indexed {
             sctx.succeeded_indexes.extend(new_indexes);
             status.succeeded = Some(sctx.succeeded_indexes.len() as i32);
-            status.completed_indexes = Some(format_indexes(&sctx.succeeded_indexes));
+            // Go omits an empty completedIndexes.
+            status.completed_indexes = Some(format_indexes(&sctx.succeeded_indexes)).filter(|s| !s.is_empty());
         }
         let conds = status.conditions.get_or_insert_with(Vec::new);
         if let Some(f) = sctx.finished.take() {

@@ -297,6 +297,7 @@ async fn indexed_jobs_give_each_pod_an_index_and_track_completed_indexes() {
     }
     seen.sort();
     assert_eq!(seen, vec![0, 1, 2]);
+    assert_eq!(h.status("ix").completed_indexes, None, "omitted while empty");
     let by_ix = |i: i32| pods.iter().find(|p| completion_index(p) == Some(i)).unwrap().clone();
     h.finish(&by_ix(1), "Succeeded").await;
     h.sync("ix").await;
