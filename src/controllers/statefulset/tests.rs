@@ -231,7 +231,7 @@ mod live {
                 let o = ordinal_of("web", p.metadata.name.as_deref().unwrap()).unwrap();
                 if o > 0 {
                     let prev = pods.iter().find(|q| q.metadata.name.as_deref() == Some(&format!("web-{}", o - 1)));
-                    assert!(prev.is_some_and(|q| running_ready(q)), "web-{o} exists before web-{} is ready", o - 1);
+                    assert!(prev.is_some_and(running_ready), "web-{o} exists before web-{} is ready", o - 1);
                 }
                 if !seen.contains(&o) {
                     seen.push(o);
