@@ -200,3 +200,76 @@ fn graceful_deletion_waits_for_the_kubelet_and_default_tolerations_show() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     s.fails(&["get", "pod", "stuck"]);
 }
+
+#[test]
+fn silent_nodes_go_unknown_are_tainted_and_their_pods_evicted() {
+    let s = Server::start_simulated(2);
+    wait_for(20, "nodes Ready", || {
+        let r = rows(&s.ok(&["get", "nodes"]));
+        (r.len() == 3 && r[1..].iter().all(|row| row[1] == "Ready")).then_some(())
+    });
+    let manifest = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: brief
+spec:
+  nodeName: sim-node-0
+  tolerations:
+  - key: node.kubernetes.io/unreachable
+    operator: Exists
+    effect: NoExecute
+    tolerationSeconds: 5
+  containers:
+  - name: app
+    image: nginx
+"#;
+    s.ok_stdin(&["apply", "-f", "-"], manifest);
+    s.ok_stdin(&["apply", "-f", "-"], &pod_manifest("patient", "sim-node-0", "Always", ""));
+    wait_for(20, "pods Running", || (phase(&s, "brief") == "Running" && phase(&s, "patient") == "Running").then_some(()));
+
+    s.ok(&["annotate", "node", "sim-node-0", "sim.minikube-rs.io/stopped=true"]);
+    // 50 s of silence, then a 5 s monitor period.
+    wait_for(90, "sim-node-0 NotReady", || {
+        let r = rows(&s.ok(&["get", "node", "sim-node-0"]));
+        (r[1][1] == "NotReady").then_some(())
+    });
+    let node = json(&s, &["get", "node", "sim-node-0"]);
+    let ready = node["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Ready").unwrap().clone();
+    assert_eq!(ready["status"], "Unknown");
+    assert_eq!(ready["reason"], "NodeStatusUnknown");
+    assert_eq!(ready["message"], "Kubelet stopped posting node status.");
+    let taints = wait_for(20, "unreachable taints", || {
+        let t = json(&s, &["get", "node", "sim-node-0"])["spec"]["taints"].clone();
+        (t.as_array().is_some_and(|a| a.len() == 2)).then_some(t)
+    });
+    assert_eq!(taints[0]["key"], "node.kubernetes.io/unreachable");
+    assert_eq!(taints[0]["effect"], "NoSchedule");
+    assert_eq!(taints[1]["effect"], "NoExecute");
+    assert!(taints[1]["timeAdded"].is_string());
+    let other = rows(&s.ok(&["get", "node", "sim-node-1"]));
+    assert_eq!(other[1][1], "Ready");
+
+    // The pod tolerating 5 s is evicted (Terminating: its kubelet is silent); the other waits 300 s.
+    wait_for(30, "brief evicted", || {
+        json(&s, &["get", "pod", "brief"])["metadata"]["deletionTimestamp"].is_string().then_some(())
+    });
+    let events = s.ok(&["get", "events", "--field-selector", "reason=TaintManagerEviction", "-o", "jsonpath={.items[*].message}"]);
+    assert!(events.contains("Marking for deletion Pod default/brief"), "{events}");
+    let patient = json(&s, &["get", "pod", "patient"]);
+    assert!(patient["metadata"]["deletionTimestamp"].is_null());
+    let ready = patient["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Ready").unwrap().clone();
+    assert_eq!(ready["status"], "False", "pods of an unreachable node are not ready");
+
+    // The kubelet comes back: conditions recover, taints go, the evicted pod is finished.
+    s.ok(&["annotate", "node", "sim-node-0", "sim.minikube-rs.io/stopped-"]);
+    wait_for(30, "sim-node-0 Ready and untainted", || {
+        let n = json(&s, &["get", "node", "sim-node-0"]);
+        let ready = n["status"]["conditions"].as_array().unwrap().iter().any(|c| c["type"] == "Ready" && c["status"] == "True");
+        (ready && n["spec"]["taints"].as_array().is_none_or(|a| a.is_empty())).then_some(())
+    });
+    wait_for(30, "brief gone", || (!s.kubectl(&["get", "pod", "brief"]).status.success()).then_some(()));
+    wait_for(30, "patient Ready again", || {
+        let r = rows(&s.ok(&["get", "pod", "patient"]));
+        (r[1][1] == "1/1").then_some(())
+    });
+}

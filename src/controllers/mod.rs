@@ -12,6 +12,7 @@ pub mod job;
 pub mod namespace;
 pub mod nodelifecycle;
 pub mod persistentvolume;
+pub mod podgc;
 pub mod pods;
 pub mod replicaset;
 pub mod runtime;
@@ -35,5 +36,6 @@ pub fn start_all(ctx: &Context) -> Vec<JoinHandle<()>> {
         tokio::spawn(serviceaccount::run(ctx.clone())),
         tokio::spawn(persistentvolume::run(ctx.clone())),
         tokio::spawn(nodelifecycle::run(ctx.clone())),
+        tokio::spawn(podgc::run(ctx.clone())),
     ]
 }

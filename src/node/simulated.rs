@@ -367,9 +367,11 @@ pub fn plan(pod: &Pod, now: jiff::Timestamp, started: Option<jiff::Timestamp>) -
         }
         return Plan::Wait(Duration::from_millis(left as u64));
     }
-    let ready = condition_status(pod, "ContainersReady") == Some("True");
-    if ready != wants_ready(pod) {
-        return Plan::SetReady(!ready);
+    // Readiness as the kubelet reports it (also after the node controller marked it False).
+    let want = wants_ready(pod);
+    let is = |t: &str| condition_status(pod, t) == Some("True");
+    if is("ContainersReady") != want || is("Ready") != want {
+        return Plan::SetReady(want);
     }
     Plan::Nothing
 }
