@@ -21,9 +21,10 @@ use super::runtime::{self, enqueue_from, self_key, Action, Context, ObjectKey, Q
 use crate::client::{Api, Client, Reader};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use std::collections::HashMap;
 use serde_json::json;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -36,6 +37,8 @@ pub enum Error {
     Client(#[from] crate::client::Error),
     #[error("replica set {name} exists with another template (hash collision); collisionCount is now {count}")]
     HashCollision { name: String, count: i32 },
+    #[error("the replica set cache is behind this controller's last write")]
+    StaleCache,
     #[error("deployment {0} has no pod template")]
     NoTemplate(String),
 }
@@ -54,6 +57,8 @@ pub struct Controller {
     replica_sets: Reader<ReplicaSet>,
     pods: Reader<Pod>,
     clock: Clock,
+    /// resourceVersions this controller wrote, by uid, until the caches have caught up.
+    written: Arc<Mutex<HashMap<String, i64>>>,
 }
 
 /// Runs until `ctx.stop` is cancelled.
@@ -74,6 +79,7 @@ pub async fn run(ctx: Context) {
         replica_sets: rs_inf.reader(),
         pods: pod_inf.reader(),
         clock: Arc::new(jiff::Timestamp::now),
+        written: Arc::default(),
     };
     let queue = Queue::new();
     enqueue_from(&d_inf, queue.clone(), ctx.stop.clone(), self_key);
@@ -98,7 +104,32 @@ pub async fn run(ctx: Context) {
 
 impl Controller {
     pub fn new(client: Client, recorder: Recorder, deployments: Reader<Deployment>, replica_sets: Reader<ReplicaSet>, pods: Reader<Pod>, clock: Clock) -> Controller {
-        Controller { client, recorder, deployments, replica_sets, pods, clock }
+        Controller { client, recorder, deployments, replica_sets, pods, clock, written: Arc::default() }
+    }
+
+    /// Remembers an object this controller just wrote.
+    fn note_written(&self, meta: &ObjectMeta) {
+        let (Some(uid), Some(rv)) = (meta.uid.as_ref(), meta.resource_version.as_deref().and_then(|r| r.parse::<i64>().ok())) else { return };
+        let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        if w.len() > 100_000 {
+            w.clear();
+        }
+        w.insert(uid.clone(), rv);
+    }
+
+    /// Whether the cache still shows an object older than this controller's own last write
+    /// of it; the watch event of that write is on its way and will queue the sync again.
+    /// Syncing now would only decide from stale counts and fail on a conflict.
+    fn is_stale(&self, meta: &ObjectMeta) -> bool {
+        let Some(uid) = meta.uid.as_ref() else { return false };
+        let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(&wrote) = w.get(uid) else { return false };
+        let cached = meta.resource_version.as_deref().and_then(|r| r.parse::<i64>().ok()).unwrap_or(0);
+        if cached >= wrote {
+            w.remove(uid);
+            return false;
+        }
+        true
     }
 
     /// The Deployment controlling a ReplicaSet, or for an orphan every Deployment whose
@@ -143,6 +174,10 @@ impl Controller {
     /// Syncs one Deployment (syncDeployment).
     pub async fn reconcile(&self, key: &ObjectKey) -> Result<Action> {
         let Some(cached) = self.deployments.get(key.ns(), &key.name) else { return Ok(Action::Done) };
+        if self.is_stale(&cached.metadata) {
+            tracing::trace!("deployment cache behind this controller's last write; waiting for its event");
+            return Ok(Action::Done);
+        }
         let d = (*cached).clone();
         let ns = d.metadata.namespace.clone().unwrap_or_default();
         let mut s = rollout::Rollout {
@@ -163,7 +198,11 @@ impl Controller {
             }
             return Ok(Action::Done);
         }
-        let mut rs_list = self.claim_replica_sets(&s.d, &s.rs_api).await?;
+        let mut rs_list = match self.claim_replica_sets(&s.d, &s.rs_api).await {
+            // The ReplicaSet's own event queues this Deployment again.
+            Err(Error::StaleCache) => return Ok(Action::Done),
+            r => r?,
+        };
         if s.d.metadata.deletion_timestamp.is_some() {
             s.sync_status_only(&mut rs_list).await?;
             return Ok(Action::Done);
@@ -196,6 +235,9 @@ impl Controller {
             if rs.metadata.namespace.as_deref() != ns {
                 continue;
             }
+            if self.is_stale(&rs.metadata) {
+                return Err(Error::StaleCache);
+            }
             let matches = selector_matches(&selector, rs.metadata.labels.as_ref());
             let name = rs.metadata.name.clone().unwrap_or_default();
             match controller_of(&rs.metadata) {
@@ -221,7 +263,10 @@ impl Controller {
                     refs.push(controller_ref(d));
                     let patch = json!({"metadata": {"ownerReferences": refs, "uid": rs.metadata.uid}});
                     match api.patch_merge(&name, &patch).await {
-                        Ok(adopted) => claimed.push(adopted),
+                        Ok(adopted) => {
+                            self.note_written(&adopted.metadata);
+                            claimed.push(adopted)
+                        }
                         Err(e) if e.is_not_found() => {}
                         Err(e) => return Err(e.into()),
                     }

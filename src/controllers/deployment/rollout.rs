@@ -53,6 +53,7 @@ impl Rollout<'_> {
     pub async fn update_status(&mut self) -> Result<()> {
         let name = self.d_name();
         self.d = self.d_api.replace_status(&name, &self.d).await?;
+        self.ctrl.note_written(&self.d.metadata);
         Ok(())
     }
 
@@ -107,6 +108,7 @@ impl Rollout<'_> {
             if changed || mrs_changed {
                 spec.min_ready_seconds = Some(mrs);
                 copy = self.rs_api.replace(name(&copy), &copy).await?;
+                self.ctrl.note_written(&copy.metadata);
             }
             let rev = copy.metadata.annotations.as_ref().and_then(|a| a.get(REVISION)).cloned().unwrap_or_default();
             let mut needs = set_deployment_revision(&mut self.d, &rev);
@@ -153,7 +155,10 @@ impl Rollout<'_> {
         }
         set_new_rs_annotations(&self.d, &mut new_rs, new_revision, false);
         let (created, already_exists) = match self.rs_api.create(&new_rs).await {
-            Ok(rs) => (rs, false),
+            Ok(rs) => {
+                self.ctrl.note_written(&rs.metadata);
+                (rs, false)
+            }
             Err(e) if e.code() == 409 => {
                 let rs = self.rs_api.get(&rs_name).await?;
                 let uid = self.d.metadata.uid.clone().unwrap_or_default();
@@ -212,6 +217,7 @@ impl Rollout<'_> {
         copy.spec.get_or_insert_with(Default::default).replicas = Some(new_scale);
         set_replicas_annotations(&mut copy, r, max);
         let written = self.rs_api.replace(name(rs), &copy).await?;
+        self.ctrl.note_written(&written.metadata);
         if size_changed {
             self.ctrl.recorder.normal(&self.d, "ScalingReplicaSet", format!("Scaled {op} replica set {} from {old} to {new_scale}", name(rs)));
         }
