@@ -331,7 +331,7 @@ fn log_rank(t: jiff::Timestamp, now: jiff::Timestamp) -> i64 {
 
 /// Compares two timestamps for "newer first" (a missing time first), in logarithmic buckets
 /// of age; ties in one bucket fall back to uid order.
-fn newer_first(a: Option<jiff::Timestamp>, b: Option<jiff::Timestamp>, ua: &str, ub: &str, now: jiff::Timestamp) -> Option<bool> {
+fn newer_first(a: Option<jiff::Timestamp>, b: Option<jiff::Timestamp>, now: jiff::Timestamp) -> Option<bool> {
     if a == b {
         return None;
     }
@@ -339,12 +339,11 @@ fn newer_first(a: Option<jiff::Timestamp>, b: Option<jiff::Timestamp>, ua: &str,
         (None, _) => Some(true),
         (_, None) => Some(false),
         (Some(a), Some(b)) => {
+            // Same logarithmic bucket: undecided here, so later criteria (and finally the uid)
+            // decide; a uid tie-break here would make the order intransitive, and Rust's sort
+            // panics on an inconsistent order where Go's tolerates it.
             let diff = log_rank(a, now) - log_rank(b, now);
-            if diff == 0 {
-                Some(ua < ub)
-            } else {
-                Some(diff < 0)
-            }
+            (diff != 0).then_some(diff < 0)
         }
     }
 }
@@ -378,7 +377,7 @@ pub fn victim_before(a: &Pod, rank_a: usize, b: &Pod, rank_b: usize, now: jiff::
         let ready_time = |p: &Pod| {
             p.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready")?.last_transition_time.as_ref().map(|t| t.0)
         };
-        if let Some(x) = newer_first(ready_time(a), ready_time(b), ua, ub, now) {
+        if let Some(x) = newer_first(ready_time(a), ready_time(b), now) {
             return x;
         }
     }
@@ -386,7 +385,7 @@ pub fn victim_before(a: &Pod, rank_a: usize, b: &Pod, rank_b: usize, now: jiff::
         return max_restarts(a) > max_restarts(b);
     }
     let created = |p: &Pod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
-    newer_first(created(a), created(b), ua, ub, now).unwrap_or(false)
+    newer_first(created(a), created(b), now).unwrap_or(ua < ub)
 }
 
 /// The `diff` pods to delete: ranked by how many active related pods (those of the owner's
@@ -943,6 +942,34 @@ mod tests {
             .iter()
             .map(|p| p.metadata.uid.clone().unwrap())
             .collect()
+    }
+
+    #[test]
+    fn the_victim_order_is_a_total_order() {
+        // Ready times in one log bucket but not equal, mixed with restarts and creation times:
+        // the mix that made the order intransitive (and `sort_by` panic) before.
+        const UIDS: [&str; 12] = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"];
+        let pods: Vec<Arc<Pod>> = UIDS
+            .iter()
+            .enumerate()
+            .map(|(i, uid)| {
+                let i = i as i64;
+                pod(P { ready_at: Some(90_000 + (i % 3) * 100), restarts: (i % 2) as i32, created: 800 + (i % 4) * 50, ..base(uid) })
+            })
+            .collect();
+        let now = ts(100_000);
+        let before = |a: &Arc<Pod>, b: &Arc<Pod>| victim_before(a, 1, b, 1, now);
+        for a in &pods {
+            assert!(!before(a, a));
+            for b in &pods {
+                for c in &pods {
+                    if before(a, b) && before(b, c) {
+                        assert!(before(a, c), "{:?} < {:?} < {:?} but not {:?} < {:?}", a.metadata.uid, b.metadata.uid, c.metadata.uid, a.metadata.uid, c.metadata.uid);
+                    }
+                }
+            }
+        }
+        assert_eq!(pods_to_delete(&pods, &pods, 6, now).len(), 6);
     }
 
     #[test]
