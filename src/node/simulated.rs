@@ -866,6 +866,7 @@ impl Kubelets {
                     return;
                 }
             },
+            Ok(Some(existing)) if is_stopped(Some(&existing)) => Ok(None),
             Ok(Some(_)) => {
                 // Re-registration: the kubelet updates labels, annotations and the pod CIDR it owns.
                 let patch = json!({"metadata": {"labels": want["metadata"]["labels"], "annotations": want["metadata"]["annotations"]},
