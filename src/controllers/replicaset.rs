@@ -203,19 +203,20 @@ impl StatusView {
     }
 }
 
+/// What status is computed against: the owner's generation and spec.
+#[derive(Debug, Clone, Copy)]
+pub struct SpecView<'a> {
+    pub generation: i64,
+    pub replicas: i32,
+    pub min_ready_seconds: i32,
+    pub template_labels: Option<&'a BTreeMap<String, String>>,
+}
+
 /// The status a sync leaves, as upstream's calculateStatus: counts over the controlled
 /// active pods, and the ReplicaFailure condition set on a create/delete error (kept as it
 /// was while errors continue) and removed after a clean sync.
-pub fn calculate_status(
-    current: &StatusView,
-    generation: i64,
-    spec_replicas: i32,
-    min_ready_seconds: i32,
-    template_labels: Option<&BTreeMap<String, String>>,
-    pods: &[Arc<Pod>],
-    manage_error: Option<&str>,
-    now: jiff::Timestamp,
-) -> StatusView {
+pub fn calculate_status(current: &StatusView, spec: &SpecView<'_>, pods: &[Arc<Pod>], manage_error: Option<&str>, now: jiff::Timestamp) -> StatusView {
+    let SpecView { generation, replicas: spec_replicas, min_ready_seconds, template_labels } = *spec;
     let mut fully = 0;
     let mut ready = 0;
     let mut available = 0;
@@ -645,16 +646,13 @@ impl<K: Replicated> Engine<K> {
         let current = owner.status_view();
         let template_labels = owner.template().and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.as_ref());
         let msg = manage_err.as_ref().map(|e| e.to_string());
-        let status = calculate_status(
-            &current,
-            owner.metadata().generation.unwrap_or(0),
-            owner.replicas(),
-            owner.min_ready_seconds(),
+        let spec = SpecView {
+            generation: owner.metadata().generation.unwrap_or(0),
+            replicas: owner.replicas(),
+            min_ready_seconds: owner.min_ready_seconds(),
             template_labels,
-            &pods,
-            msg.as_deref(),
-            now,
-        );
+        };
+        let status = calculate_status(&current, &spec, &pods, msg.as_deref(), now);
         if status != current {
             let api = self.client.api::<K>(key.ns())?;
             match api.patch_status(&key.name, &status.to_patch()).await {
@@ -1028,20 +1026,24 @@ mod tests {
         assert_eq!((ok.len(), err), (10, None));
     }
 
+    fn sv(generation: i64, replicas: i32, min_ready_seconds: i32) -> SpecView<'static> {
+        SpecView { generation, replicas, min_ready_seconds, template_labels: None }
+    }
+
     #[test]
     fn replica_failure_is_set_on_errors_and_removed_after_a_clean_sync() {
         let now = ts(5000);
         let pods = vec![pod(base("a"))];
-        let s = calculate_status(&StatusView::default(), 3, 2, 0, None, &pods, Some("pods \"x\" is forbidden: exceeded quota"), now);
+        let s = calculate_status(&StatusView::default(), &sv(3, 2, 0), &pods, Some("pods \"x\" is forbidden: exceeded quota"), now);
         assert_eq!(s.replicas, 1);
         assert_eq!(s.ready_replicas, 1);
         assert_eq!(s.observed_generation, 3);
         assert_eq!(s.conditions.len(), 1);
         assert_eq!(s.conditions[0].reason.as_deref(), Some("FailedCreate"));
         // Still failing: the condition stays as it was.
-        let again = calculate_status(&s, 3, 2, 0, None, &pods, Some("other"), ts(6000));
+        let again = calculate_status(&s, &sv(3, 2, 0), &pods, Some("other"), ts(6000));
         assert_eq!(again.conditions, s.conditions);
-        let clean = calculate_status(&s, 3, 2, 0, None, &pods, None, now);
+        let clean = calculate_status(&s, &sv(3, 2, 0), &pods, None, now);
         assert!(clean.conditions.is_empty());
         let patch = clean.to_patch();
         assert_eq!(patch["status"]["conditions"], Value::Null);
@@ -1052,7 +1054,7 @@ mod tests {
     #[test]
     fn available_needs_min_ready_seconds() {
         let pods = vec![pod(P { ready_at: Some(1000), ..base("a") }), pod(P { ready_at: Some(1095), ..base("b") })];
-        let s = calculate_status(&StatusView::default(), 1, 2, 10, None, &pods, None, ts(1100));
+        let s = calculate_status(&StatusView::default(), &sv(1, 2, 10), &pods, None, ts(1100));
         assert_eq!((s.ready_replicas, s.available_replicas), (2, 1));
     }
 
