@@ -10,6 +10,7 @@ use k8s_openapi::serde::{de::DeserializeOwned, Serialize};
 use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
+use futures::FutureExt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -244,7 +245,21 @@ where
                     _ = stop.cancelled() => return,
                     k = queue.next() => match k { Some(k) => k, None => return },
                 };
-                let outcome = reconcile(key.clone()).await;
+                // A panicking reconcile must not take the worker (and the key it holds) with it.
+                let outcome = match std::panic::AssertUnwindSafe(reconcile(key.clone())).catch_unwind().await {
+                    Ok(outcome) => outcome,
+                    Err(panic) => {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        queue.done(&key);
+                        let delay = queue.add_with_backoff(key.clone());
+                        tracing::error!(controller = name, object = %key, panic = %what, retry_in_ms = delay.as_millis() as u64, "reconcile panicked");
+                        continue;
+                    }
+                };
                 match outcome {
                     Ok(Action::Done) => queue.forget(&key),
                     Ok(Action::RequeueAfter(d)) => {
@@ -425,6 +440,32 @@ mod tests {
         assert_eq!(q.add_with_backoff(key("a")), BACKOFF_MAX);
         q.forget(&key("a"));
         assert_eq!(q.add_with_backoff(key("a")), Duration::from_millis(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_reconcile_is_retried_and_the_worker_survives() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let q = Queue::new();
+        let calls = Arc::new(AtomicU32::new(0));
+        let stop = CancellationToken::new();
+        let c = calls.clone();
+        let task = tokio::spawn(run("test", q.clone(), 1, stop.clone(), move |_k| {
+            let c = c.clone();
+            async move {
+                if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                    panic!("first try panics");
+                }
+                Ok::<_, String>(Action::Done)
+            }
+        }));
+        q.add(key("a"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "retried after the panic");
+        q.add(key("b"));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "the one worker still runs");
+        stop.cancel();
+        task.await.unwrap();
     }
 
     #[tokio::test(start_paused = true)]
