@@ -506,6 +506,9 @@ fn deployments_services_and_secrets_print_their_columns_and_scale() {
     );
     // Its table is checked in services_get_a_cluster_ip_and_print_their_ports.
 
+    // No nodes: the Deployment controller creates the up-to-date ReplicaSet, whose pods stay
+    // Pending, so 3 are up to date and none ready, as on a cluster without nodes.
+    s.ok(&["wait", "--for=jsonpath={.status.updatedReplicas}=3", "deploy/web", "--timeout=30s"]);
     let out = s.ok(&["get", "deploy", "web"]);
     let r = rows(&out);
     assert_eq!(
@@ -513,7 +516,7 @@ fn deployments_services_and_secrets_print_their_columns_and_scale() {
         vec!["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
         "{out}"
     );
-    assert_eq!(r[1][..4], ["web", "0/3", "0", "0"], "{out}");
+    assert_eq!(r[1][..4], ["web", "0/3", "3", "0"], "{out}");
     assert!(is_age(&r[1][4]), "{out}");
 
     let out = s.ok(&["get", "deployments", "-o", "wide"]);
@@ -532,7 +535,7 @@ fn deployments_services_and_secrets_print_their_columns_and_scale() {
         ],
         "{out}"
     );
-    assert_eq!(r[1][..4], ["web", "0/3", "0", "0"], "{out}");
+    assert_eq!(r[1][..4], ["web", "0/3", "3", "0"], "{out}");
     assert_eq!(r[1][5..], ["nginx", "nginx:1.27", "app=web"], "{out}");
 
     // Several kinds at once, by label.

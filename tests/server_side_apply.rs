@@ -51,7 +51,9 @@ fn get_json(s: &Server, what: &[&str]) -> Value {
     serde_json::from_str(&s.ok(&args)).expect("kubectl get -o json")
 }
 
-/// (manager, operation, subresource) of every managedFields entry.
+/// (manager, operation, subresource) of every managedFields entry, except the Deployment
+/// controller's own status entry (it appears whenever the controller has synced, as on a real
+/// cluster).
 fn managers(obj: &Value) -> Vec<(String, String, String)> {
     obj["metadata"]["managedFields"]
         .as_array()
@@ -61,6 +63,7 @@ fn managers(obj: &Value) -> Vec<(String, String, String)> {
             let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_string();
             (s("manager"), s("operation"), s("subresource"))
         })
+        .filter(|(m, _, sub)| !(m == "kube-controller-manager" && sub == "status"))
         .collect()
 }
 
