@@ -43,6 +43,19 @@ pub(crate) async fn settle() {
     tokio::task::yield_now().await;
 }
 
+/// Settles until `done` holds, for at most 20 s of real time (under load the informers can
+/// lag the store's writer thread by more than one `settle`); whether it came to hold.
+pub(crate) async fn settle_until(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !done() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        settle().await;
+    }
+    true
+}
+
 fn key(name: &str) -> ObjectKey {
     ObjectKey::new(Some("default"), name)
 }
@@ -368,18 +381,22 @@ async fn finished_jobs_are_deleted_after_their_ttl() {
 async fn orphaned_pods_lose_the_tracking_finalizer() {
     let h = harness().await;
     h.create_job("o", json!({})).await;
+    assert!(settle_until(|| h.jobs.get(Some("default"), "o").is_some()).await, "the Job in the cache");
     h.sync("o").await;
+    assert!(settle_until(|| h.active_pods("o").len() == 1).await, "one active pod");
     let pod = h.active_pods("o")[0].clone();
+    assert!(has_finalizer(&pod));
     // Deleted in the background; the garbage collector (not running here) has not reached
     // the pod yet, whose owner is gone.
     let opts = DeleteOptions { propagation_policy: Some("Background".into()), ..Default::default() };
     h.client.api::<Job>(Some("default")).unwrap().delete_with("o", &opts).await.unwrap();
-    settle().await;
-    assert!(h.jobs.get(Some("default"), "o").is_none());
+    assert!(settle_until(|| h.jobs.get(Some("default"), "o").is_none()).await, "the Job leaves the cache");
     h.jc.sync_orphan(ObjectKey::of(&pod.metadata)).await.unwrap();
-    settle().await;
-    let after = h.pods.get(Some("default"), pod_name(&pod)).unwrap();
-    assert!(!has_finalizer(&after));
+    // The store has it at once; the cache once the informer catches up.
+    let stored = h.client.api::<Pod>(Some("default")).unwrap().get(pod_name(&pod)).await.unwrap();
+    assert!(!has_finalizer(&stored), "{:?}", stored.metadata.finalizers);
+    let gone = settle_until(|| h.pods.get(Some("default"), pod_name(&pod)).is_some_and(|p| !has_finalizer(&p))).await;
+    assert!(gone, "{:?}", h.pods.get(Some("default"), pod_name(&pod)).map(|p| p.metadata.finalizers.clone()));
 }
 
 #[tokio::test(start_paused = true)]
