@@ -86,6 +86,24 @@ mod tests {
     use std::time::Duration;
     use tokio_util::sync::CancellationToken;
 
+    /// The account named "default" once it exists (and is not `not`), polling in 50 ms steps of
+    /// virtual time, each with a moment of real time for the store's writer thread (tokio does
+    /// not auto-advance the paused clock while a blocking task runs); bound by 30 s of real
+    /// time, since under load virtual time runs ahead of the controller's writes.
+    async fn default_account(api: &crate::client::Api<ServiceAccount>, not: Option<&str>) -> Option<ServiceAccount> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if let Some(sa) = api.get_opt("default").await.unwrap() {
+                if not.is_none() || sa.metadata.uid.as_deref() != not {
+                    return Some(sa);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let _ = tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(1))).await;
+        }
+        None
+    }
+
     #[tokio::test(start_paused = true)]
     async fn every_active_namespace_gets_a_default_account_again_after_deletion() {
         let opts = StoreOptions { history_revisions: 1_000_000, compaction_interval: Duration::from_secs(3600) };
@@ -97,25 +115,10 @@ mod tests {
         let ctx = Context::new(client.clone(), stop.clone());
         let task = tokio::spawn(run(ctx));
         let sa_api = client.api::<ServiceAccount>(Some("team")).unwrap();
-        let mut found = None;
-        for _ in 0..100 {
-            if let Some(sa) = sa_api.get_opt("default").await.unwrap() {
-                found = Some(sa);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let first = found.expect("default account created");
+        let first = default_account(&sa_api, None).await.expect("default account created");
         sa_api.delete("default").await.unwrap();
-        let mut again = None;
-        for _ in 0..100 {
-            if let Some(sa) = sa_api.get_opt("default").await.unwrap() {
-                again = Some(sa);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_ne!(again.expect("recreated").metadata.uid, first.metadata.uid);
+        let again = default_account(&sa_api, first.metadata.uid.as_deref()).await.expect("recreated");
+        assert_ne!(again.metadata.uid, first.metadata.uid);
 
         // A terminating namespace gets none.
         let informer = Informer::<ServiceAccount>::start(&client, None, stop.clone()).unwrap();
