@@ -151,10 +151,11 @@ mod live {
     use tokio_util::sync::CancellationToken;
 
     /// 50 ms of virtual time, and a moment of real time for the store's own thread (virtual
-    /// time runs ahead while it works).
+    /// time runs ahead while it works). The real wait is a blocking task: the other tasks run
+    /// meanwhile, and tokio does not auto-advance its paused clock while one is running.
     async fn pause() {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        std::thread::sleep(Duration::from_millis(2));
+        let _ = tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(2))).await;
     }
 
     async fn client() -> Client {
@@ -244,17 +245,20 @@ mod live {
         }
         assert_eq!(pods.len(), 3);
         nodes.patch_merge("n3", &json!({"spec": {"taints": [{"key": "gpu", "effect": "NoExecute"}]}})).await.unwrap();
+        // The status follows the pods: wait for both.
+        let scheduled = |st: k8s_openapi::api::apps::v1::DaemonSetStatus| (st.desired_number_scheduled, st.current_number_scheduled, st.number_ready);
+        let mut counts = (0, 0, 0);
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while std::time::Instant::now() < deadline {
             pods = cluster(&client).await;
-            if pods.len() == 2 && pods.iter().all(|p| !p.1.is_empty()) {
+            counts = scheduled(sets.get("agent").await.unwrap().status.unwrap_or_default());
+            if pods.len() == 2 && pods.iter().all(|p| !p.1.is_empty()) && counts == (2, 2, 2) {
                 break;
             }
             pause().await;
         }
         assert_eq!(pods.iter().map(|p| p.1.as_str()).collect::<Vec<_>>(), ["n1", "n2"]);
-        let st = sets.get("agent").await.unwrap().status.unwrap();
-        assert_eq!((st.desired_number_scheduled, st.current_number_scheduled, st.number_ready), (2, 2, 2));
+        assert_eq!(counts, (2, 2, 2));
 
         // An update never has more than maxUnavailable (1) node without a ready pod.
         sets.patch_merge("agent", &json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "v2"}]}}}})).await.unwrap();
