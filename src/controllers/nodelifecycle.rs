@@ -672,14 +672,18 @@ mod tests {
             {"type": "Ready", "status": "True", "reason": "KubeletReady", "lastHeartbeatTime": now, "lastTransitionTime": now}]}}))
     }
 
-    async fn settle(d: Duration) {
-        let step = Duration::from_millis(500);
-        let mut left = d;
-        while !left.is_zero() {
-            let s = step.min(left);
-            tokio::time::sleep(s).await;
-            left -= s;
-        }
+    /// 100 ms of virtual time, then a moment of real time for the store's writer thread. The
+    /// real wait is a blocking task: the controller's tasks run meanwhile, and tokio does not
+    /// auto-advance its paused clock while one is running. (While every task waits for the
+    /// writer, the paused clock jumps to the next timer: virtual time runs ahead of the
+    /// controller's writes, so the test polls rather than sleeping a fixed time and asserting.)
+    async fn step() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(1))).await;
+    }
+
+    fn no_execute(n: &Node) -> bool {
+        n.spec.as_ref().and_then(|s| s.taints.as_ref()).is_some_and(|ts| ts.iter().any(|t| t.key == TAINT_UNREACHABLE && t.effect == "NoExecute"))
     }
 
     /// Under virtual time: a node silent past the grace period goes Unknown and tainted; a
@@ -704,6 +708,10 @@ mod tests {
 
         let stop = tokio_util::sync::CancellationToken::new();
         let ctx = Context::new(client.clone(), stop.clone());
+        // The controller times the grace period from its first look at the node, no earlier.
+        // (Virtual time is measured from here: while the test awaits a write with no timer
+        // due soon, tokio's paused clock jumps to the next timer, e.g. the store compactor's.)
+        let started = Instant::now();
         let task = tokio::spawn(run_with(ctx, NODE_MONITOR_GRACE_PERIOD));
         // Node b keeps heartbeating; node a is silent.
         let beat = {
@@ -719,10 +727,33 @@ mod tests {
                 }
             })
         };
-        settle(Duration::from_secs(45)).await;
-        assert_eq!(ready_status(&nodes.get("a").await.unwrap()), "True", "within the grace period");
-        settle(Duration::from_secs(15)).await;
-        let a = nodes.get("a").await.unwrap();
+        let gone = |p: &Option<Pod>| p.as_ref().is_none_or(|p| p.metadata.deletion_timestamp.is_some());
+        let real_deadline = std::time::Instant::now() + Duration::from_secs(60);
+        // Node a goes Unknown and tainted after the grace period, never before; no pod goes
+        // before the NoExecute taint. `untainted`: the last time a had no NoExecute taint (the
+        // pods are read first, so none can have been evicted for a taint added later).
+        let mut untainted = Instant::now();
+        let a = loop {
+            let mut before = Vec::new();
+            for p in ["short", "forever", "zero"] {
+                before.push((p, pods.get_opt(p).await.unwrap()));
+            }
+            let a = nodes.get("a").await.unwrap();
+            let now = Instant::now();
+            if ready_status(&a) != "True" {
+                assert!(now - started > NODE_MONITOR_GRACE_PERIOD, "node a {} {:?} after the start, within the grace period", ready_status(&a), now - started);
+            }
+            if !no_execute(&a) {
+                untainted = now;
+                for (p, pod) in &before {
+                    assert!(!gone(pod), "{p} evicted before the NoExecute taint");
+                }
+            } else if ready_status(&a) == "Unknown" {
+                break a;
+            }
+            assert!(now - started < Duration::from_secs(120) && std::time::Instant::now() < real_deadline, "node a not Unknown and tainted: {a:?}");
+            step().await;
+        };
         let ready = ready_condition(&a).unwrap().clone();
         assert_eq!(ready.status, "Unknown");
         assert_eq!(ready.reason.as_deref(), Some("NodeStatusUnknown"));
@@ -730,14 +761,24 @@ mod tests {
         let taints = a.spec.unwrap().taints.unwrap();
         assert!(taints.iter().any(|t| t.key == TAINT_UNREACHABLE && t.effect == "NoExecute" && t.time_added.is_some()));
         assert!(taints.iter().any(|t| t.key == TAINT_UNREACHABLE && t.effect == "NoSchedule"));
-        assert_eq!(ready_status(&nodes.get("b").await.unwrap()), "True");
-        let gone = |p: Option<Pod>| p.is_none_or(|p| p.metadata.deletion_timestamp.is_some());
-        assert!(gone(pods.get_opt("zero").await.unwrap()), "tolerationSeconds 0: evicted at once");
-        let short = pods.get_opt("short").await.unwrap().unwrap();
-        assert!(short.metadata.deletion_timestamp.is_none(), "tolerated for 30 s");
-        settle(Duration::from_secs(35)).await;
-        let short = pods.get_opt("short").await.unwrap();
-        assert!(gone(short.clone()), "evicted after its 30 s");
+        assert_eq!(ready_status(&nodes.get("b").await.unwrap()), "True", "node b keeps heartbeating");
+
+        // tolerationSeconds 0 goes at once; 30 s goes 30 s after the taint, never sooner.
+        let short = loop {
+            let zero = pods.get_opt("zero").await.unwrap();
+            let short = pods.get_opt("short").await.unwrap();
+            let since = Instant::now() - untainted;
+            if since >= Duration::from_secs(25) {
+                // (Read before short: so zero went first.)
+                assert!(gone(&zero), "tolerationSeconds 0: evicted at once, not after {since:?}");
+            }
+            if gone(&short) {
+                assert!(since >= Duration::from_secs(30), "short evicted {since:?} after the taint, tolerated for 30 s");
+                break short;
+            }
+            assert!(since < Duration::from_secs(60) && std::time::Instant::now() < real_deadline, "short not evicted {since:?} after the taint");
+            step().await;
+        };
         if let Some(p) = short {
             let c = p.status.unwrap().conditions.unwrap();
             assert!(c.iter().any(|c| c.type_ == "DisruptionTarget" && c.reason.as_deref() == Some("DeletionByTaintManager")));
