@@ -7,25 +7,7 @@ use common::*;
 
 use serde_json::Value;
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-/// Polls `f` until it returns Some, for up to 30 s.
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(t) = f() {
-            return t;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn json(s: &Server, args: &[&str]) -> Value {
-    let mut a = args.to_vec();
-    a.extend(["-o", "json"]);
-    serde_json::from_str(&s.ok(&a)).expect("kubectl json")
-}
+use std::time::Duration;
 
 /// The Deployment's ReplicaSets as (name, revision, spec.replicas), by revision.
 fn replica_sets(s: &Server, app: &str) -> Vec<(String, i64, i64)> {

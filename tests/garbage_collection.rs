@@ -7,7 +7,7 @@ mod common;
 use common::*;
 
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn rs(name: &str, replicas: u32) -> String {
     format!(
@@ -30,23 +30,6 @@ spec:
         image: nginx
 "#
     )
-}
-
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(t) = f() {
-            return t;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn json(s: &Server, args: &[&str]) -> Value {
-    let mut a = args.to_vec();
-    a.extend(["-o", "json"]);
-    serde_json::from_str(&s.ok(&a)).expect("kubectl json")
 }
 
 fn pods(s: &Server, app: &str) -> Vec<Value> {

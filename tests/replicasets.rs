@@ -5,7 +5,6 @@ mod common;
 use common::*;
 
 use serde_json::Value;
-use std::time::{Duration, Instant};
 
 const RS: &str = r#"apiVersion: apps/v1
 kind: ReplicaSet
@@ -43,24 +42,6 @@ spec:
       - name: c
         image: nginx
 "#;
-
-/// Polls `f` until it returns Some, for up to 30 s.
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(t) = f() {
-            return t;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn json(s: &Server, args: &[&str]) -> Value {
-    let mut a = args.to_vec();
-    a.extend(["-o", "json"]);
-    serde_json::from_str(&s.ok(&a)).expect("kubectl json")
-}
 
 /// Names of the pods with label app=`app` that are not being deleted.
 fn live_pods(s: &Server, app: &str) -> Vec<Value> {

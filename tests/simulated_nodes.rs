@@ -4,14 +4,7 @@
 mod common;
 use common::*;
 
-use serde_json::Value;
 use std::time::{Duration, Instant};
-
-fn json(s: &Server, args: &[&str]) -> Value {
-    let mut full = args.to_vec();
-    full.extend_from_slice(&["-o", "json"]);
-    serde_json::from_str(&s.ok(&full)).expect("kubectl json")
-}
 
 /// Polls `check` until it returns Some, or fails after `secs`.
 fn wait_for<T>(secs: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {

@@ -210,3 +210,22 @@ pub fn rows(out: &str) -> Vec<Vec<String>> {
         .filter(|r: &Vec<String>| !r.is_empty())
         .collect()
 }
+
+/// Polls `f` until it returns Some, for up to 30 s.
+pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(t) = f() {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `kubectl <args> -o json`, parsed.
+pub fn json(s: &Server, args: &[&str]) -> serde_json::Value {
+    let mut a = args.to_vec();
+    a.extend(["-o", "json"]);
+    serde_json::from_str(&s.ok(&a)).expect("kubectl json")
+}
