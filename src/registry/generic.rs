@@ -919,6 +919,32 @@ impl Registry {
         Err(StatusError::conflict(def, name))
     }
 
+    /// Stores an object marked for deletion (deletionTimestamp, finalizers) if it is still at
+    /// `revision`: Some(Pending) when stored (or on a dry run), None on a conflict (retry).
+    async fn store_pending(
+        &self,
+        def: &'static ResourceDef,
+        key: &str,
+        name: &str,
+        revision: i64,
+        mut new: Value,
+        dry_run: bool,
+    ) -> Result<Option<Deleted>> {
+        if dry_run {
+            return Ok(Some(Deleted::Pending(new)));
+        }
+        let bytes = self.encode(def, &new)?;
+        match self.store.update(key, bytes, Some(revision)).await {
+            Ok(kv) => {
+                meta_mut(&mut new).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
+                Ok(Some(Deleted::Pending(new)))
+            }
+            Err(store::Error::Conflict { .. }) => Ok(None),
+            Err(store::Error::NotFound(_)) => Err(StatusError::not_found(def, name)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub async fn delete(&self, def: &'static ResourceDef, ns: Option<&str>, name: &str, opts: &DeleteOptions) -> Result<Deleted> {
         let ns = self.ns_for(def, ns);
         let key = def.key(ns, name);
@@ -960,18 +986,9 @@ impl Registry {
                         if gc_changed {
                             meta_mut(&mut new).insert("finalizers".into(), json!(finalizers));
                         }
-                        if opts.dry_run {
-                            return Ok(Deleted::Pending(new));
-                        }
-                        let bytes = self.encode(def, &new)?;
-                        match self.store.update(&key, bytes, Some(kv.mod_revision)).await {
-                            Ok(kv) => {
-                                meta_mut(&mut new).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
-                                return Ok(Deleted::Pending(new));
-                            }
-                            Err(store::Error::Conflict { .. }) => continue,
-                            Err(store::Error::NotFound(_)) => return Err(StatusError::not_found(def, name)),
-                            Err(e) => return Err(e.into()),
+                        match self.store_pending(def, &key, name, kv.mod_revision, new, opts.dry_run).await? {
+                            Some(pending) => return Ok(pending),
+                            None => continue,
                         }
                     }
                 }
@@ -1024,18 +1041,9 @@ impl Registry {
                         }
                     }
                 }
-                if opts.dry_run {
-                    return Ok(Deleted::Pending(new));
-                }
-                let bytes = self.encode(def, &new)?;
-                match self.store.update(&key, bytes, Some(kv.mod_revision)).await {
-                    Ok(kv) => {
-                        meta_mut(&mut new).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
-                        return Ok(Deleted::Pending(new));
-                    }
-                    Err(store::Error::Conflict { .. }) => continue,
-                    Err(store::Error::NotFound(_)) => return Err(StatusError::not_found(def, name)),
-                    Err(e) => return Err(e.into()),
+                match self.store_pending(def, &key, name, kv.mod_revision, new, opts.dry_run).await? {
+                    Some(pending) => return Ok(pending),
+                    None => continue,
                 }
             }
             if opts.dry_run {
