@@ -461,12 +461,17 @@ async fn stop_server(child: &mut tokio::process::Child) {
 }
 
 fn vm_rss_kib(pid: u32) -> Result<u64> {
+    vm_status_kib(pid, "VmRSS:")
+}
+
+/// One `Vm*:` line of /proc/<pid>/status, in KiB.
+fn vm_status_kib(pid: u32, field: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .ok_or("no VmRSS")?;
-    Ok(line.split_whitespace().nth(1).ok_or("bad VmRSS")?.parse()?)
+        .find(|l| l.starts_with(field))
+        .ok_or_else(|| format!("no {field} in /proc/{pid}/status"))?;
+    Ok(line.split_whitespace().nth(1).ok_or("bad status line")?.parse()?)
 }
 
 /// Waits until the kubeconfig exists and `/readyz` answers 200 with it.
@@ -934,7 +939,10 @@ async fn churn(o: &Opts) -> Result<()> {
     figure("  time until all pods Running", format!("{:.1} s", all_running.as_secs_f64()), "");
     figure("  API GET/LIST latency during churn, p50", ms(pct(&lat, 0.50)), "");
     figure("  API GET/LIST latency during churn, p99", ms(pct(&lat, 0.99)), "");
-    figure("  server RSS at the end", format!("{:.1} MiB", vm_rss_kib(pid)? as f64 / 1024.0), "< 500 MiB");
+    figure("  server RSS when the last pod went Running", format!("{:.1} MiB", vm_rss_kib(pid)? as f64 / 1024.0), "< 500 MiB");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    figure("  server RSS 5 s later", format!("{:.1} MiB", vm_rss_kib(pid)? as f64 / 1024.0), "");
+    figure("  server peak RSS (VmHWM)", format!("{:.1} MiB", vm_status_kib(pid, "VmHWM:")? as f64 / 1024.0), "");
     if running.len() < total {
         return Err(format!("only {} of {total} pods Running after {:.0} s", running.len(), timeout.as_secs_f64()).into());
     }
