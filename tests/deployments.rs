@@ -236,18 +236,6 @@ fn a_rollout_that_cannot_progress_exceeds_its_deadline() {
     assert_eq!(&r[1][..4], ["stuck", "0/1", "1", "0"]);
 }
 
-fn kubectls() -> Vec<(String, String)> {
-    let mut v = Vec::new();
-    for minor in 27..=33 {
-        let bin = format!("/usr/lib/google-cloud-sdk/bin/kubectl.1.{minor}");
-        if std::path::Path::new(&bin).exists() {
-            v.push((format!("1.{minor}"), bin));
-        }
-    }
-    v.push(("1.32 (/usr/bin)".into(), KUBECTL.into()));
-    v
-}
-
 #[test]
 fn every_kubectl_version_drives_a_rollout() {
     let s = Server::start_simulated(1);

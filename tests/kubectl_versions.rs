@@ -5,18 +5,6 @@ mod common;
 use common::*;
 use std::process::Command;
 
-fn kubectls() -> Vec<(String, String)> {
-    let mut v = Vec::new();
-    for minor in 27..=33 {
-        let bin = format!("/usr/lib/google-cloud-sdk/bin/kubectl.1.{minor}");
-        if std::path::Path::new(&bin).exists() {
-            v.push((format!("1.{minor}"), bin));
-        }
-    }
-    v.push(("1.32 (/usr/bin)".into(), KUBECTL.into()));
-    v
-}
-
 #[test]
 fn every_kubectl_version_runs_the_same_session() {
     let s = Server::start();

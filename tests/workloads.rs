@@ -120,17 +120,6 @@ fn daemonset_runs_one_pod_per_node_and_rolls() {
     }
 }
 
-fn kubectls() -> Vec<(String, String)> {
-    let mut v = Vec::new();
-    for minor in 27..=33 {
-        let bin = format!("/usr/lib/google-cloud-sdk/bin/kubectl.1.{minor}");
-        if std::path::Path::new(&bin).exists() {
-            v.push((format!("1.{minor}"), bin));
-        }
-    }
-    v
-}
-
 const STATEFULSET: &str = r#"
 apiVersion: v1
 kind: Service

@@ -229,3 +229,17 @@ pub fn json(s: &Server, args: &[&str]) -> serde_json::Value {
     a.extend(["-o", "json"]);
     serde_json::from_str(&s.ok(&a)).expect("kubectl json")
 }
+
+/// Every kubectl on the machine to test with: 1.27–1.33 from the Cloud SDK, then /usr/bin's
+/// 1.32, as (label, path).
+pub fn kubectls() -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    for minor in 27..=33 {
+        let bin = format!("/usr/lib/google-cloud-sdk/bin/kubectl.1.{minor}");
+        if std::path::Path::new(&bin).exists() {
+            v.push((format!("1.{minor}"), bin));
+        }
+    }
+    v.push(("1.32 (/usr/bin)".into(), KUBECTL.into()));
+    v
+}
