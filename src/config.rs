@@ -27,6 +27,14 @@ pub const ENV_KUBECONFIG: &str = "MINIKUBE_RS_KUBECONFIG";
 pub const ENV_LOG: &str = "MINIKUBE_RS_LOG";
 pub const ENV_CONFIG: &str = "MINIKUBE_RS_CONFIG";
 pub const ENV_SIMULATED_NODES: &str = "MINIKUBE_RS_SIMULATED_NODES";
+pub const ENV_NODE_NAME: &str = "MINIKUBE_RS_NODE_NAME";
+pub const ENV_RUNTIME: &str = "MINIKUBE_RS_RUNTIME";
+pub const ENV_OFFLINE: &str = "MINIKUBE_RS_OFFLINE";
+pub const ENV_REGISTRIES: &str = "MINIKUBE_RS_REGISTRIES";
+/// k3s's registries.yaml, at minikube-rs's place.
+pub const DEFAULT_REGISTRIES_FILE: &str = "/etc/minikube-rs/registries.yaml";
+/// The OCI runtime binary used when none is named.
+pub const DEFAULT_RUNTIME: &str = "runc";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -84,6 +92,18 @@ pub struct ServerArgs {
     /// work and measurement at scale (default 0; env MINIKUBE_RS_SIMULATED_NODES)
     #[arg(long, value_name = "N")]
     pub simulated_nodes: Option<u32>,
+    /// Name of the node (default: the host name; env MINIKUBE_RS_NODE_NAME)
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// OCI runtime binary: runc or crun, or a path (default runc; env MINIKUBE_RS_RUNTIME)
+    #[arg(long, value_name = "BINARY")]
+    pub runtime: Option<String>,
+    /// Never contact a registry: images come from the local store only (env MINIKUBE_RS_OFFLINE=true)
+    #[arg(long)]
+    pub offline: bool,
+    /// Registry mirrors and credentials in k3s's registries.yaml format (default /etc/minikube-rs/registries.yaml; env MINIKUBE_RS_REGISTRIES)
+    #[arg(long, value_name = "FILE")]
+    pub registries: Option<PathBuf>,
 }
 
 /// The YAML configuration file: the same settings as the flags, by their flag names.
@@ -96,6 +116,10 @@ pub struct FileConfig {
     pub kubeconfig: Option<PathBuf>,
     pub log: Option<String>,
     pub simulated_nodes: Option<u32>,
+    pub node_name: Option<String>,
+    pub runtime: Option<String>,
+    pub offline: Option<bool>,
+    pub registries: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -128,8 +152,17 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
     /// Tracing filter.
     pub log: String,
-    /// How many simulated nodes to register (0: none).
+    /// How many simulated nodes to register (0: none). With simulated nodes the real node
+    /// agent does not run: the cluster is for control-plane work.
     pub simulated_nodes: u32,
+    /// The real node's name.
+    pub node_name: String,
+    /// The OCI runtime binary (name looked up in PATH, or a path).
+    pub runtime: String,
+    /// No registry is ever contacted.
+    pub offline: bool,
+    /// The registries.yaml file (it need not exist).
+    pub registries: PathBuf,
 }
 
 impl Default for Config {
@@ -143,6 +176,10 @@ impl Default for Config {
             config_file: None,
             log: DEFAULT_LOG.to_string(),
             simulated_nodes: 0,
+            node_name: host_name(),
+            runtime: DEFAULT_RUNTIME.to_string(),
+            offline: false,
+            registries: PathBuf::from(DEFAULT_REGISTRIES_FILE),
         }
     }
 }
@@ -266,6 +303,44 @@ impl Config {
             (None, None) => file.simulated_nodes.unwrap_or(0),
         };
 
+        let node_name = args
+            .node_name
+            .clone()
+            .or_else(|| env(ENV_NODE_NAME))
+            .or(file.node_name)
+            .unwrap_or_else(host_name)
+            .to_lowercase();
+        let runtime = args
+            .runtime
+            .clone()
+            .or_else(|| env(ENV_RUNTIME))
+            .or(file.runtime)
+            .unwrap_or_else(|| DEFAULT_RUNTIME.to_string());
+        let offline = if args.offline {
+            true
+        } else if let Some(var) = env(ENV_OFFLINE) {
+            match var.trim() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" => false,
+                _ => {
+                    return Err(Error::Env {
+                        var: ENV_OFFLINE,
+                        value: var.clone(),
+                        reason: "expected true or false".into(),
+                    })
+                }
+            }
+        } else {
+            file.offline.unwrap_or(false)
+        };
+        let registries = args
+            .registries
+            .clone()
+            .or_else(|| env(ENV_REGISTRIES).map(PathBuf::from))
+            .or(file.registries)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_REGISTRIES_FILE));
+        let registries = absolute(&registries)?;
+
         Ok(Config {
             data_dir,
             api_port,
@@ -274,6 +349,10 @@ impl Config {
             config_file,
             log,
             simulated_nodes,
+            node_name,
+            runtime,
+            offline,
+            registries,
         })
     }
 
@@ -310,6 +389,23 @@ impl Config {
     pub fn system_kubeconfig(&self) -> Option<PathBuf> {
         (self.is_default_profile() && self.kubeconfig != Path::new(SYSTEM_KUBECONFIG))
             .then(|| PathBuf::from(SYSTEM_KUBECONFIG))
+    }
+}
+
+/// The host's name, as the kubelet names its node by default ("localhost" if unknown).
+pub fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+        .to_lowercase()
+}
+
+/// The profile's node: names and paths of what it owns on the host.
+impl Config {
+    pub fn node_profile(&self) -> crate::node::profile::NodeProfile {
+        crate::node::profile::NodeProfile::new(&self.data_dir, self.is_default_profile())
     }
 }
 

@@ -1,0 +1,1 @@
+//! placeholder: filled in by the node agent work (issue 5).
