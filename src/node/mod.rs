@@ -14,5 +14,6 @@ pub mod cgroups;
 pub mod images;
 pub mod network;
 pub mod profile;
+pub mod registration;
 pub mod runtime;
 pub mod simulated;

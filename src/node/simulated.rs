@@ -13,7 +13,6 @@
 use crate::client::{Client, DeleteOptions, Reader};
 use crate::controllers::events::Recorder;
 use crate::controllers::runtime::{self, Action, Context, ObjectKey, Queue};
-use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -33,16 +32,11 @@ pub const EXIT_CODE_ANNOTATION: &str = "sim.minikube-rs.io/exit-code";
 /// On a Pod: "false" keeps its containers unready.
 pub const READY_ANNOTATION: &str = "sim.minikube-rs.io/ready";
 
-pub const KUBELET_VERSION: &str = "v1.33.5";
+pub use super::registration::{HostInfo, KUBELET_VERSION, NODE_LEASE_NAMESPACE};
+use super::registration::{hex_digest, node_status_changed, rfc3339, NodeFacts, LEASE_RENEW_INTERVAL, STATUS_REPORT_FREQUENCY};
+#[cfg(test)]
+use super::registration::{micro_time, node_status};
 pub const CONTAINER_RUNTIME_VERSION: &str = "simulated://1.0";
-pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
-/// The kubelet's nodeLeaseDurationSeconds and its renew interval (a quarter of it).
-pub const LEASE_DURATION_SECONDS: i32 = 40;
-pub const LEASE_RENEW_INTERVAL: Duration = Duration::from_secs(10);
-/// nodeStatusUpdateFrequency (how often status is computed) and nodeStatusReportFrequency
-/// (how often it is written when nothing changed).
-pub const STATUS_UPDATE_FREQUENCY: Duration = Duration::from_secs(10);
-pub const STATUS_REPORT_FREQUENCY: Duration = Duration::from_secs(300);
 /// The pod CIDRs 10.42.<i>.0/24 leave room for this many nodes.
 pub const MAX_NODES: u32 = 256;
 const WORKERS: usize = 32;
@@ -75,6 +69,34 @@ impl SimNode {
     pub fn pod_cidr(&self) -> String {
         format!("10.42.{}.0/24", self.index)
     }
+    /// What the node reports: a roomy machine (32 cpus, 256 GiB) running no real runtime.
+    pub fn facts(&self) -> NodeFacts {
+        let resources = json!({
+            "cpu": "32",
+            "ephemeral-storage": "1073741824Ki",
+            "hugepages-1Gi": "0",
+            "hugepages-2Mi": "0",
+            "memory": "268435456Ki",
+            "pods": "110",
+        });
+        NodeFacts {
+            name: self.name.clone(),
+            internal_ip: self.internal_ip.to_string(),
+            pod_cidr: self.pod_cidr(),
+            runtime_version: CONTAINER_RUNTIME_VERSION.to_string(),
+            labels: BTreeMap::new(),
+            annotations: [
+                ("node.alpha.kubernetes.io/ttl", "0"),
+                ("volumes.kubernetes.io/controller-managed-attach-detach", "true"),
+                (SIMULATED_ANNOTATION, "true"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            capacity: resources.clone(),
+            allocatable: resources,
+        }
+    }
     /// The pod address with host part `host` (2..=254; .1 is the bridge).
     pub fn pod_ip(&self, host: u8) -> Ipv4Addr {
         Ipv4Addr::new(10, 42, self.index as u8, host)
@@ -86,196 +108,8 @@ impl SimNode {
     }
 }
 
-/// What the host tells a kubelet about itself.
-#[derive(Debug, Clone)]
-pub struct HostInfo {
-    pub kernel_version: String,
-    pub os_image: String,
-    pub architecture: String,
-    pub boot_id: String,
-}
-
-impl HostInfo {
-    pub fn detect() -> HostInfo {
-        let architecture = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            "x86" => "386",
-            "powerpc64" => "ppc64le",
-            other => other,
-        }
-        .to_string();
-        let os_image = std::fs::read_to_string("/etc/os-release")
-            .ok()
-            .and_then(|s| {
-                s.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string()))
-            })
-            .unwrap_or_else(|| "Linux".to_string());
-        HostInfo { kernel_version: kernel_release(), os_image, architecture, boot_id: uuid::Uuid::new_v4().to_string() }
-    }
-}
-
-fn kernel_release() -> String {
-    // SAFETY: uname fills a caller-owned, zeroed struct; the release field is NUL-terminated.
-    unsafe {
-        let mut u: libc::utsname = std::mem::zeroed();
-        if libc::uname(&mut u) != 0 {
-            return String::new();
-        }
-        std::ffi::CStr::from_ptr(u.release.as_ptr()).to_string_lossy().into_owned()
-    }
-}
-
-/// A stable 64-hex-digit digest of `s` (image ids, machine ids); not cryptographic.
-fn hex_digest(s: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut out = String::with_capacity(64);
-    for seed in 0u64..4 {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        seed.hash(&mut h);
-        s.hash(&mut h);
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out
-}
-
 fn random_hex64() -> String {
     format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
-}
-
-fn rfc3339(t: jiff::Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-fn micro_time(t: jiff::Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
-}
-
-// ---------------------------------------------------------------------------------------
-// Nodes
-
-/// The Node as the kubelet registers it (metadata and spec; status is written separately).
-pub fn node_object(node: &SimNode, host: &HostInfo) -> Value {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": node.name,
-            "labels": node_labels(node, host),
-            "annotations": {
-                "node.alpha.kubernetes.io/ttl": "0",
-                "volumes.kubernetes.io/controller-managed-attach-detach": "true",
-                SIMULATED_ANNOTATION: "true",
-            },
-        },
-        "spec": {"podCIDR": node.pod_cidr(), "podCIDRs": [node.pod_cidr()]},
-    })
-}
-
-fn node_labels(node: &SimNode, host: &HostInfo) -> BTreeMap<String, String> {
-    [
-        ("beta.kubernetes.io/arch", host.architecture.as_str()),
-        ("beta.kubernetes.io/os", "linux"),
-        ("kubernetes.io/arch", host.architecture.as_str()),
-        ("kubernetes.io/hostname", node.name.as_str()),
-        ("kubernetes.io/os", "linux"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
-/// The kubelet's four node conditions: (type, status, reason, message).
-const NODE_CONDITIONS: [(&str, &str, &str, &str); 4] = [
-    ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-    ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-    ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-    ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
-];
-
-/// Whether the node's reported conditions differ from what the kubelet would report
-/// (a restart, or the node lifecycle controller marked them Unknown).
-pub fn node_status_changed(current: Option<&Node>, node: &SimNode) -> bool {
-    let Some(current) = current else { return true };
-    let status = current.status.as_ref();
-    let conds = status.and_then(|s| s.conditions.as_ref());
-    let cond_ok = NODE_CONDITIONS.iter().all(|(t, st, r, _)| {
-        conds
-            .and_then(|cs| cs.iter().find(|c| c.type_ == *t))
-            .is_some_and(|c| c.status == *st && c.reason.as_deref() == Some(*r))
-    });
-    let info_ok = status
-        .and_then(|s| s.node_info.as_ref())
-        .is_some_and(|i| i.kubelet_version == KUBELET_VERSION && i.container_runtime_version == CONTAINER_RUNTIME_VERSION);
-    let addr_ok = status
-        .and_then(|s| s.addresses.as_ref())
-        .is_some_and(|a| a.iter().any(|a| a.type_ == "InternalIP" && a.address == node.internal_ip.to_string()));
-    !(cond_ok && info_ok && addr_ok)
-}
-
-/// The status the kubelet reports at `now`; transition times are kept from `current` for
-/// conditions whose status did not change.
-pub fn node_status(node: &SimNode, host: &HostInfo, current: Option<&Node>, now: jiff::Timestamp) -> Value {
-    let old = current.and_then(|n| n.status.as_ref()).and_then(|s| s.conditions.as_ref());
-    let now_s = rfc3339(now);
-    let conditions: Vec<Value> = NODE_CONDITIONS
-        .iter()
-        .map(|(t, st, reason, message)| {
-            let since = old
-                .and_then(|cs| cs.iter().find(|c| c.type_ == *t))
-                .filter(|c| c.status == *st)
-                .and_then(|c| c.last_transition_time.as_ref())
-                .map(|t| rfc3339(t.0))
-                .unwrap_or_else(|| now_s.clone());
-            json!({"type": t, "status": st, "reason": reason, "message": message,
-                   "lastHeartbeatTime": now_s, "lastTransitionTime": since})
-        })
-        .collect();
-    let resources = json!({
-        "cpu": "32",
-        "ephemeral-storage": "1073741824Ki",
-        "hugepages-1Gi": "0",
-        "hugepages-2Mi": "0",
-        "memory": "268435456Ki",
-        "pods": "110",
-    });
-    let id = hex_digest(&node.name);
-    json!({
-        "addresses": [
-            {"type": "InternalIP", "address": node.internal_ip.to_string()},
-            {"type": "Hostname", "address": node.name},
-        ],
-        "allocatable": resources,
-        "capacity": resources,
-        "conditions": conditions,
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-        "nodeInfo": {
-            "architecture": host.architecture,
-            "bootID": host.boot_id,
-            "containerRuntimeVersion": CONTAINER_RUNTIME_VERSION,
-            "kernelVersion": host.kernel_version,
-            "kubeProxyVersion": "",
-            "kubeletVersion": KUBELET_VERSION,
-            "machineID": &id[..32],
-            "operatingSystem": "linux",
-            "osImage": host.os_image,
-            "systemUUID": format!("{}-{}-{}-{}-{}", &id[32..40], &id[40..44], &id[44..48], &id[48..52], &id[52..64]),
-        },
-    })
-}
-
-/// The node's Lease as the kubelet writes it.
-pub fn lease_object(node: &SimNode, node_uid: &str, now: jiff::Timestamp) -> Value {
-    json!({
-        "apiVersion": "coordination.k8s.io/v1",
-        "kind": "Lease",
-        "metadata": {
-            "name": node.name,
-            "namespace": NODE_LEASE_NAMESPACE,
-            "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": node.name, "uid": node_uid}],
-        },
-        "spec": {"holderIdentity": node.name, "leaseDurationSeconds": LEASE_DURATION_SECONDS, "renewTime": micro_time(now)},
-    })
 }
 
 pub fn is_stopped(node: Option<&Node>) -> bool {
@@ -845,102 +679,43 @@ impl Kubelets {
 
     /// Registers (or re-registers) every node and creates its lease; returns the node uids.
     async fn register(&self) {
-        let api = match self.client.api::<Node>(None) {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::error!(error = %e, "simulated nodes: nodes not served");
-                return;
-            }
-        };
-        let futs = self.nodes.iter().map(|n| self.register_one(&api, n));
+        let futs = self.nodes.iter().map(|n| self.register_one(n));
         futures::future::join_all(futs).await;
     }
 
-    async fn register_one(&self, api: &crate::client::Api<Node>, node: &SimNode) {
-        let want = node_object(node, &self.host);
-        let registered = match api.get_opt(&node.name).await {
-            Ok(None) => match serde_json::from_value::<Node>(want.clone()) {
-                Ok(n) => api.create(&n).await.map(Some),
-                Err(e) => {
-                    tracing::error!(node = %node.name, error = %e, "building the node");
-                    return;
-                }
-            },
-            Ok(Some(existing)) if is_stopped(Some(&existing)) => Ok(None),
-            Ok(Some(_)) => {
-                // Re-registration: the kubelet updates labels, annotations and the pod CIDR it owns.
-                let patch = json!({"metadata": {"labels": want["metadata"]["labels"], "annotations": want["metadata"]["annotations"]},
-                                   "spec": want["spec"]});
-                api.patch_merge(&node.name, &patch).await.map(Some)
-            }
+    async fn register_one(&self, node: &SimNode) {
+        let existing = match self.client.api::<Node>(None) {
+            Ok(api) => api.get_opt(&node.name).await,
             Err(e) => Err(e),
         };
-        match registered {
-            Ok(Some(n)) => {
-                self.recorder.for_component("kubelet", Some(&node.name)).normal(&n, "Starting", "Starting kubelet.");
-                self.report_status(api, node, Some(&n)).await;
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(node = %node.name, error = %e, "registering the simulated node failed"),
+        if matches!(&existing, Ok(Some(n)) if is_stopped(Some(n))) {
+            return;
+        }
+        if let Err(e) = super::registration::register(&self.client, &self.recorder, &node.facts(), &self.host).await {
+            tracing::warn!(node = %node.name, error = %e, "registering the simulated node failed");
         }
     }
 
-    async fn report_status(&self, api: &crate::client::Api<Node>, node: &SimNode, current: Option<&Node>) -> bool {
-        let was_ready = current
-            .and_then(|n| n.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready").map(|c| c.status == "True"))
-            .unwrap_or(false);
-        let status = node_status(node, &self.host, current, jiff::Timestamp::now());
-        match api.patch_status(&node.name, &json!({"status": status})).await {
-            Ok(n) => {
-                if !was_ready {
-                    self.recorder
-                        .for_component("kubelet", Some(&node.name))
-                        .normal(&n, "NodeReady", format!("Node {} status is now: NodeReady", node.name));
-                }
-                true
-            }
-            Err(e) => {
-                tracing::warn!(node = %node.name, error = %e, "reporting node status failed");
-                false
-            }
-        }
+    async fn report_status(&self, node: &SimNode, current: Option<&Node>) -> bool {
+        super::registration::report_status(&self.client, &self.recorder, &node.facts(), &self.host, current).await.is_some()
     }
 
     async fn renew_lease(&self, node: &SimNode) {
-        let Ok(api) = self.client.api::<Lease>(Some(NODE_LEASE_NAMESPACE)) else { return };
-        let now = jiff::Timestamp::now();
-        let patch = json!({"spec": {"holderIdentity": node.name, "leaseDurationSeconds": LEASE_DURATION_SECONDS, "renewTime": micro_time(now)}});
-        match api.patch_merge(&node.name, &patch).await {
-            Ok(_) => {}
-            Err(e) if e.is_not_found() => {
-                let uid = self.node_reader.get(None, &node.name).and_then(|n| n.metadata.uid.clone());
-                let uid = match uid {
-                    Some(u) => u,
-                    None => match self.client.api::<Node>(None) {
-                        Ok(a) => match a.get_opt(&node.name).await {
-                            Ok(Some(n)) => n.metadata.uid.unwrap_or_default(),
-                            _ => return,
-                        },
-                        Err(_) => return,
-                    },
-                };
-                match serde_json::from_value::<Lease>(lease_object(node, &uid, now)) {
-                    Ok(l) => {
-                        if let Err(e) = api.create(&l).await {
-                            tracing::warn!(node = %node.name, error = %e, "creating the node lease failed");
-                        }
-                    }
-                    Err(e) => tracing::warn!(node = %node.name, error = %e, "building the node lease"),
-                }
+        let uid = async {
+            if let Some(u) = self.node_reader.get(None, &node.name).and_then(|n| n.metadata.uid.clone()) {
+                return Some(u);
             }
-            Err(e) => tracing::warn!(node = %node.name, error = %e, "renewing the node lease failed"),
-        }
+            match self.client.api::<Node>(None).ok()?.get_opt(&node.name).await {
+                Ok(Some(n)) => n.metadata.uid,
+                _ => None,
+            }
+        };
+        super::registration::renew_lease(&self.client, &node.facts(), uid).await;
     }
 
     /// Lease renewals every 10 s and status reports when changed or every 5 min, for every
     /// node that is not stopped; a node coming back beats at once and queues its pods.
     async fn heartbeat(self: Arc<Self>, queue: Queue, mut node_events: tokio::sync::broadcast::Receiver<crate::client::Event<Node>>, stop: tokio_util::sync::CancellationToken) {
-        let Ok(api) = self.client.api::<Node>(None) else { return };
         let mut last_report = vec![tokio::time::Instant::now(); self.nodes.len()];
         let mut stopped: Vec<bool> = self.nodes.iter().map(|n| is_stopped(self.node_reader.get(None, &n.name).as_deref())).collect();
         let mut tick = tokio::time::interval(LEASE_RENEW_INTERVAL);
@@ -976,17 +751,16 @@ impl Kubelets {
                         }
                     }
                 }
-                let report = node_status_changed(current.as_deref(), node) || last_report[i].elapsed() >= STATUS_REPORT_FREQUENCY;
+                let report = node_status_changed(current.as_deref(), &node.facts()) || last_report[i].elapsed() >= STATUS_REPORT_FREQUENCY;
                 if report {
                     last_report[i] = tokio::time::Instant::now();
                 }
                 let this = self.clone();
-                let api = api.clone();
                 work.push(async move {
                     this.renew_lease(&this.nodes[i]).await;
                     if report {
                         let current = this.node_reader.get(None, &this.nodes[i].name);
-                        this.report_status(&api, &this.nodes[i], current.as_deref()).await;
+                        this.report_status(&this.nodes[i], current.as_deref()).await;
                     }
                 });
             }
@@ -1095,15 +869,15 @@ mod tests {
         assert_eq!(n.internal_ip.to_string(), "172.31.1.2");
         assert_eq!(n.host_part("10.42.251.7"), Some(7));
         assert_eq!(n.host_part("10.42.250.7"), None);
-        let status = node_status(&n, &host(), None, t("2025-01-01T00:00:00Z"));
+        let status = node_status(&n.facts(), &host(), None, t("2025-01-01T00:00:00Z"));
         assert_eq!(status["conditions"][3]["reason"], "KubeletReady");
         assert_eq!(status["nodeInfo"]["kubeletVersion"], KUBELET_VERSION);
         let node: Node = serde_json::from_value(json!({"metadata": {"name": n.name}, "status": status})).unwrap();
-        assert!(!node_status_changed(Some(&node), &n));
-        let later = node_status(&n, &host(), Some(&node), t("2025-01-01T00:05:00Z"));
+        assert!(!node_status_changed(Some(&node), &n.facts()));
+        let later = node_status(&n.facts(), &host(), Some(&node), t("2025-01-01T00:05:00Z"));
         assert_eq!(later["conditions"][3]["lastTransitionTime"], "2025-01-01T00:00:00Z");
         assert_eq!(later["conditions"][3]["lastHeartbeatTime"], "2025-01-01T00:05:00Z");
-        assert!(node_status_changed(None, &n));
+        assert!(node_status_changed(None, &n.facts()));
         assert_eq!(micro_time(t("2025-01-01T00:00:00.5Z")), "2025-01-01T00:00:00.500000Z");
     }
 
