@@ -84,6 +84,9 @@ enum Cmd {
     Delete(ServerArgs),
     /// Print the version of minikube-rs and of the Kubernetes API it serves
     Version,
+    /// The per-container monitor the node agent starts (internal)
+    #[command(hide = true)]
+    Monitor(minikube_rs::node::runtime::monitor::MonitorArgs),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +178,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Cmd::Kubectl { args, kubectl_args } => kubectl(&Config::resolve(&args)?, kubectl_args),
         Cmd::Delete(args) => delete(&Config::resolve(&args)?).map(|()| ExitCode::SUCCESS),
+        Cmd::Monitor(args) => Ok(minikube_rs::node::runtime::monitor::run(args)),
         Cmd::Version => {
             println!("minikube-rs version: v{}", env!("CARGO_PKG_VERSION"));
             println!("Kubernetes version: {KUBERNETES_VERSION}");
