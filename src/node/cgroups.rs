@@ -392,6 +392,15 @@ impl Cgroups {
         self.h.unified.as_deref().unwrap_or(Path::new("/sys/fs/cgroup"))
     }
 
+    /// Whether a memory+swap limit can be set (v2, or v1 with swap accounting): then containers
+    /// get no swap beyond their memory limit, as the kubelet's NoSwap behaviour wants.
+    pub fn swap_accounting(&self) -> bool {
+        match self.h.v1.get("memory") {
+            Some(mem) => mem.join("memory.memsw.limit_in_bytes").exists(),
+            None => self.is_v2() && join(self.unified_root(), &self.kubepods).join("memory.swap.max").exists(),
+        }
+    }
+
     /// The kubepods root, e.g. "/kubepods".
     pub fn kubepods(&self) -> &str {
         &self.kubepods

@@ -297,7 +297,12 @@ impl Runtime {
             fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
         }
         mount_rootfs(&spec.id, &bundle, &spec.image_layers)?;
-        let config = spec::build(spec, &bundle.join(record::ROOTFS), self.cgroups.version() == "v2")?;
+        let config = spec::build(
+            spec,
+            &bundle.join(record::ROOTFS),
+            self.cgroups.version() == "v2",
+            self.cgroups.swap_accounting(),
+        )?;
         let config_path = bundle.join(record::CONFIG);
         config.save(&config_path).map_err(|e| Error::Spec(format!("writing {}: {e}", config_path.display())))?;
         let meta = record::Meta {
@@ -333,6 +338,9 @@ impl Runtime {
             .arg("--cgroup")
             .arg(container_cgroup(spec))
             .current_dir(&bundle)
+            // mimalloc's eager arena commit meets transparent huge pages: 6 MiB more resident
+            // per monitor. Lazy commit keeps a monitor near 2 MiB of private memory.
+            .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log));

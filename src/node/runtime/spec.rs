@@ -169,7 +169,9 @@ fn namespace(typ: LinuxNamespaceType, path: Option<&Path>) -> Result<oci_spec::r
 }
 
 /// Builds the config.json of `spec` with its rootfs at `rootfs` (the bundle's "rootfs").
-pub fn build(spec: &ContainerSpec, rootfs: &Path, cgroup_v2: bool) -> Result<Spec, Error> {
+/// `swap_accounting` says whether memory+swap can be limited (then swap = the memory limit:
+/// no swapping past it, so an over-limit container is OOM-killed as on a kubelet node).
+pub fn build(spec: &ContainerSpec, rootfs: &Path, cgroup_v2: bool, swap_accounting: bool) -> Result<Spec, Error> {
     fn err(what: &'static str) -> impl Fn(oci_spec::OciSpecError) -> Error {
         move |e| Error::Spec(format!("{what}: {e}"))
     }
@@ -199,7 +201,9 @@ pub fn build(spec: &ContainerSpec, rootfs: &Path, cgroup_v2: bool) -> Result<Spe
     if let Some(adj) = spec.oom_score_adj {
         process = process.oom_score_adj(effective_oom_score_adj(adj));
     }
-    let process = process.build().map_err(err("process"))?;
+    let mut process = process.build().map_err(err("process"))?;
+    // No rlimits: raising one above the current hard limit needs CAP_SYS_RESOURCE.
+    process.set_rlimits(None).set_apparmor_profile(None).set_selinux_label(None);
 
     let mut namespaces = vec![
         namespace(LinuxNamespaceType::Pid, None)?,
@@ -219,7 +223,11 @@ pub fn build(spec: &ContainerSpec, rootfs: &Path, cgroup_v2: bool) -> Result<Spe
     }
     let mut resources = LinuxResourcesBuilder::default().cpu(cpu.build().map_err(err("cpu"))?);
     if let Some(limit) = res.memory_limit {
-        resources = resources.memory(LinuxMemoryBuilder::default().limit(limit).build().map_err(err("memory"))?);
+        let mut memory = LinuxMemoryBuilder::default().limit(limit);
+        if swap_accounting {
+            memory = memory.swap(limit);
+        }
+        resources = resources.memory(memory.build().map_err(err("memory"))?);
     }
     // Deny every device but runc's defaults (null, zero, full, tty, random, urandom, pts);
     // privileged containers may use them all.
@@ -231,13 +239,20 @@ pub fn build(spec: &ContainerSpec, rootfs: &Path, cgroup_v2: bool) -> Result<Spe
     let resources = resources.devices(vec![devices]).build().map_err(err("resources"))?;
 
     let cgroup = format!("{}/{}", spec.cgroup_parent.trim_end_matches('/'), spec.id);
-    let mut linux = LinuxBuilder::default().namespaces(namespaces).resources(resources).cgroups_path(cgroup);
-    if !spec.privileged {
-        linux = linux
-            .masked_paths(MASKED_PATHS.iter().map(|p| p.to_string()).collect::<Vec<_>>())
-            .readonly_paths(READONLY_PATHS.iter().map(|p| p.to_string()).collect::<Vec<_>>());
-    }
-    let linux = linux.build().map_err(err("linux"))?;
+    // oci-spec's builders start from its Default values (youki's hostname, rlimits, masked
+    // paths): every field that matters is set explicitly, None included.
+    let (masked, readonly): (Vec<String>, Vec<String>) = if spec.privileged {
+        (Vec::new(), Vec::new())
+    } else {
+        (MASKED_PATHS.iter().map(|p| p.to_string()).collect(), READONLY_PATHS.iter().map(|p| p.to_string()).collect())
+    };
+    let mut linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .resources(resources)
+        .cgroups_path(cgroup)
+        .build()
+        .map_err(err("linux"))?;
+    linux.set_masked_paths(Some(masked)).set_readonly_paths(Some(readonly));
 
     let root = RootBuilder::default().path(rootfs).readonly(spec.read_only_rootfs).build().map_err(err("root"))?;
     let mut builder = SpecBuilder::default()
@@ -251,7 +266,12 @@ pub fn build(spec: &ContainerSpec, rootfs: &Path, cgroup_v2: bool) -> Result<Spe
             builder = builder.hostname(h.clone());
         }
     }
-    builder.build().map_err(err("spec"))
+    let mut config = builder.build().map_err(err("spec"))?;
+    // Only a container with its own uts namespace may name it.
+    if spec.uts_ns.is_some() || spec.hostname.is_none() {
+        config.set_hostname(None);
+    }
+    Ok(config)
 }
 
 #[cfg(test)]
@@ -295,10 +315,11 @@ mod tests {
             ..Default::default()
         };
         s.oom_score_adj = Some(1000);
-        let config = build(&s, Path::new("/b/rootfs"), false).expect("spec");
+        let config = build(&s, Path::new("/b/rootfs"), false, true).expect("spec");
         let json = serde_json::to_value(&config).expect("json");
         assert_eq!(json["linux"]["cgroupsPath"], "/kubepods/podu/c1");
         assert_eq!(json["linux"]["resources"]["memory"]["limit"], 1 << 27);
+        assert_eq!(json["linux"]["resources"]["memory"]["swap"], 1 << 27);
         assert_eq!(json["linux"]["resources"]["cpu"]["quota"], 20000);
         assert_eq!(json["linux"]["resources"]["cpu"]["shares"], 204);
         assert_eq!(json["process"]["oomScoreAdj"], 1000);
@@ -310,9 +331,9 @@ mod tests {
         assert!(json["linux"]["maskedPaths"].as_array().is_some_and(|p| !p.is_empty()));
         s.uts_ns = Some("/proc/1/ns/uts".into());
         s.privileged = true;
-        let json = serde_json::to_value(build(&s, Path::new("/b/rootfs"), false).expect("spec")).expect("json");
+        let json = serde_json::to_value(build(&s, Path::new("/b/rootfs"), false, true).expect("spec")).expect("json");
         assert!(json.get("hostname").is_none(), "a joined uts namespace keeps its host name");
-        assert!(json["linux"].get("maskedPaths").is_none());
+        assert!(json["linux"]["maskedPaths"].as_array().is_some_and(|p| p.is_empty()));
         assert_eq!(json["linux"]["resources"]["devices"][0]["allow"], true);
     }
 
