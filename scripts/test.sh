@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 # Packages the integration tests use: curl/jq to poke the API, iproute2/iptables for the node
-# network, runc and busybox for containers, python3 for helper scripts.
-packages=(curl jq iproute2 iptables runc busybox-static python3)
+# network, runc and busybox for containers, python3 for helper scripts, docker-registry and
+# apache2-utils (htpasswd) for the registry pull tests.
+packages=(curl jq iproute2 iptables runc busybox-static python3 docker-registry apache2-utils)
 
 missing=()
 for pkg in "${packages[@]}"; do
