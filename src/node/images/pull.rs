@@ -15,7 +15,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, warn, Instrument};
 
 use super::registries::{self, Endpoint, Registries, Scheme};
 
@@ -170,10 +170,21 @@ pub async fn pull(
         return Err(Error::Offline { image });
     }
     let span = tracing::info_span!("pull", image = %image);
-    let _enter = span.enter();
+    try_endpoints(&parsed, image, opts, dest_dir, have, progress).instrument(span).await
+}
+
+/// Tries the registry's endpoints in order; the first that resolves the reference serves it.
+async fn try_endpoints(
+    parsed: &Reference,
+    image: String,
+    opts: &PullOptions,
+    dest_dir: &Path,
+    have: &dyn Fn(&str) -> bool,
+    progress: &dyn Fn(Progress),
+) -> Result<Pulled, Error> {
     let mut first_error: Option<Error> = None;
     for endpoint in opts.registries.endpoints_for(parsed.registry(), opts.disable_default_endpoint) {
-        let at = EndpointPull { parsed: &parsed, image: &image, endpoint: &endpoint, opts };
+        let at = EndpointPull { parsed, image: &image, endpoint: &endpoint, opts };
         match at.run(dest_dir, have, progress).await {
             Ok(pulled) => return Ok(pulled),
             Err(Failure::Resolve(e)) => {

@@ -1,0 +1,618 @@
+//! Registry pulls against Debian's real `docker-registry` on loopback: basic auth (htpasswd),
+//! token auth (a tiny token issuer in the test signing ES256 JWTs), manifest lists, offline
+//! mode and a docker.io mirror from registries.yaml.
+//!
+//! Needs `/usr/bin/docker-registry` and `htpasswd` (scripts/test.sh installs them); without
+//! them the tests skip, unless CI=true.
+
+use std::io::Write as _;
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use minikube_rs::node::images::pull::{self, Error, Progress, ProgressState, PullOptions};
+use minikube_rs::node::images::registries::Registries;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+const USER: &str = "puller";
+const PASSWORD: &str = "s3cret-pass";
+
+/// Whether the tools are here; panics under CI=true when they are not.
+fn tools_present() -> bool {
+    let missing: Vec<&str> = [REGISTRY_BIN, "htpasswd"]
+        .into_iter()
+        .filter(|bin| which(bin).is_none())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("registry_pull: missing {missing:?} under CI=true (scripts/test.sh installs docker-registry, apache2-utils)");
+    }
+    eprintln!("registry_pull: skipping, missing {missing:?} (apt-get install docker-registry apache2-utils)");
+    false
+}
+
+fn which(bin: &str) -> Option<PathBuf> {
+    if bin.contains('/') {
+        return Path::new(bin).exists().then(|| PathBuf::from(bin));
+    }
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(bin))
+        .find(|p| p.exists())
+}
+
+fn free_port() -> u16 {
+    let listener = StdListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A running `docker-registry serve` on a loopback port, killed on drop.
+struct Registry {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts a registry whose config has `auth_yaml` (an `auth:` block, or "").
+    fn start(auth_yaml: &str, dir: tempfile::TempDir) -> Registry {
+        let port = free_port();
+        let config = dir.path().join("config.yml");
+        let storage = dir.path().join("storage");
+        std::fs::create_dir_all(&storage).expect("storage dir");
+        let text = format!(
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth_yaml}",
+            storage.display()
+        );
+        std::fs::write(&config, text).expect("write registry config");
+        let log = dir.path().join("registry.log");
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("clone log file");
+        let child = Command::new(REGISTRY_BIN)
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn docker-registry");
+        let mut registry = Registry { child, port, log, _dir: dir };
+        registry.wait_ready();
+        registry
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("docker-registry exited with {status}: {}", self.log_text());
+            }
+            assert!(Instant::now() < deadline, "docker-registry not listening: {}", self.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Lines of the log that record an HTTP request.
+    fn request_lines(&self) -> Vec<String> {
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains("http.request.method") || l.contains("\"GET ") || l.contains("\"HEAD "))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sha256_digest(data: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(data))
+}
+
+/// A one-layer image for `arch`: (manifest bytes, config bytes, layer bytes).
+struct TestImage {
+    manifest: Vec<u8>,
+    config: Vec<u8>,
+    layer: Vec<u8>,
+}
+
+impl TestImage {
+    fn new(arch: &str) -> TestImage {
+        let mut tar = tar::Builder::new(Vec::new());
+        let content = format!("hello from {arch}\n");
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "hello.txt", content.as_bytes()).expect("tar entry");
+        let raw = tar.into_inner().expect("tar");
+        let diff_id = sha256_digest(&raw);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&raw).expect("gzip");
+        let layer = gz.finish().expect("gzip finish");
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": arch,
+            "os": "linux",
+            "config": {"Cmd": ["/hello"]},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        }))
+        .expect("config json");
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": sha256_digest(&config),
+                "size": config.len(),
+            },
+            "layers": [{
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": sha256_digest(&layer),
+                "size": layer.len(),
+            }],
+        }))
+        .expect("manifest json");
+        TestImage { manifest, config, layer }
+    }
+}
+
+/// Pushes with the registry API v2 through oci-client (plain http on loopback).
+struct Pusher {
+    client: Client,
+    auth: RegistryAuth,
+    host: String,
+}
+
+impl Pusher {
+    fn new(host: &str, auth: RegistryAuth) -> Pusher {
+        let client = Client::new(ClientConfig { protocol: ClientProtocol::Http, ..ClientConfig::default() });
+        Pusher { client, auth, host: host.to_string() }
+    }
+
+    async fn push_image(&self, repository: &str, tag: &str, image: &TestImage) -> String {
+        let reference = Reference::with_tag(self.host.clone(), repository.to_string(), tag.to_string());
+        self.client
+            .auth(&reference, &self.auth, oci_client::RegistryOperation::Push)
+            .await
+            .expect("auth for push");
+        for blob in [&image.config, &image.layer] {
+            self.client
+                .push_blob(&reference, blob.clone(), &sha256_digest(blob))
+                .await
+                .expect("push blob");
+        }
+        self.push_manifest(repository, tag, &image.manifest, "application/vnd.oci.image.manifest.v1+json").await
+    }
+
+    async fn push_manifest(&self, repository: &str, reference: &str, body: &[u8], media_type: &str) -> String {
+        let target = Reference::with_tag(self.host.clone(), repository.to_string(), reference.to_string());
+        self.client
+            .auth(&target, &self.auth, oci_client::RegistryOperation::Push)
+            .await
+            .expect("auth for push");
+        self.client
+            .push_manifest_raw(&target, body.to_vec(), media_type.parse().expect("content type"))
+            .await
+            .expect("push manifest");
+        sha256_digest(body)
+    }
+}
+
+fn registries_yaml(dir: &Path, text: &str) -> Registries {
+    let path = dir.join("registries.yaml");
+    std::fs::write(&path, text).expect("write registries.yaml");
+    Registries::load(&path).expect("load registries.yaml")
+}
+
+fn options(registries: Registries) -> PullOptions {
+    PullOptions { registries, disable_default_endpoint: true, ..PullOptions::default() }
+}
+
+fn htpasswd_file(dir: &Path) -> PathBuf {
+    let out = Command::new("htpasswd").args(["-Bbn", USER, PASSWORD]).output().expect("run htpasswd");
+    assert!(out.status.success(), "htpasswd: {}", String::from_utf8_lossy(&out.stderr));
+    let path = dir.join("htpasswd");
+    std::fs::write(&path, &out.stdout).expect("write htpasswd");
+    path
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())))
+        .expect("json")
+}
+
+fn blob_path(layout: &Path, digest: &str) -> PathBuf {
+    layout.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
+}
+
+/// Checks a finished layout holds `image` completely.
+fn assert_layout(pulled: &pull::Pulled, image: &TestImage) {
+    let layout = &pulled.layout_dir;
+    assert!(layout.join("oci-layout").exists());
+    let index = read_json(&layout.join("index.json"));
+    assert_eq!(index["manifests"][0]["digest"], pulled.manifest_digest.as_str());
+    assert_eq!(index["manifests"][0]["annotations"]["io.containerd.image.name"], pulled.name.as_str());
+    assert_eq!(pulled.manifest_digest, sha256_digest(&image.manifest));
+    assert_eq!(pulled.config_digest, sha256_digest(&image.config));
+    assert_eq!(std::fs::read(blob_path(layout, &pulled.manifest_digest)).expect("manifest blob"), image.manifest);
+    assert_eq!(std::fs::read(blob_path(layout, &pulled.config_digest)).expect("config blob"), image.config);
+    assert_eq!(std::fs::read(blob_path(layout, &sha256_digest(&image.layer))).expect("layer blob"), image.layer);
+}
+
+#[tokio::test]
+async fn basic_auth_pull_and_wrong_password() {
+    if !tools_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let htpasswd = htpasswd_file(dir.path());
+    let auth = format!("auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n", htpasswd.display());
+    let registry = Registry::start(&auth, tempfile::tempdir().expect("tempdir"));
+    let image = TestImage::new("amd64");
+    Pusher::new(&registry.host(), RegistryAuth::Basic(USER.into(), PASSWORD.into()))
+        .push_image("team/app", "1.0", &image)
+        .await;
+
+    let good = registries_yaml(
+        dir.path(),
+        &format!("configs:\n  \"{}\":\n    auth:\n      username: {USER}\n      password: {PASSWORD}\n", registry.host()),
+    );
+    let reference = format!("{}/team/app:1.0", registry.host());
+    let layout = dir.path().join("layout");
+    let seen = std::sync::Mutex::new(Vec::<Progress>::new());
+    let pulled = pull::pull(&reference, &options(good.clone()), &layout, &|_| false, &|p| {
+        seen.lock().expect("lock").push(p)
+    })
+    .await
+    .expect("pull with credentials");
+    assert_layout(&pulled, &image);
+    assert_eq!(pulled.name, reference);
+    assert_eq!(pulled.repo_digest, format!("{}/team/app@{}", registry.host(), sha256_digest(&image.manifest)));
+    let seen = seen.into_inner().expect("lock");
+    let done = seen.iter().find(|p| p.state == ProgressState::Done).expect("a Done progress");
+    assert_eq!(done.downloaded, image.layer.len() as u64);
+    assert_eq!(done.total, image.layer.len() as u64);
+
+    // Blobs the store has are skipped.
+    let layout2 = dir.path().join("layout2");
+    let layer_digest = sha256_digest(&image.layer);
+    let states = std::sync::Mutex::new(Vec::new());
+    pull::pull(&reference, &options(good.clone()), &layout2, &|d| d == layer_digest, &|p| {
+        states.lock().expect("lock").push(p.state)
+    })
+    .await
+    .expect("pull with the layer present");
+    assert_eq!(states.into_inner().expect("lock"), vec![ProgressState::Exists]);
+    assert!(!blob_path(&layout2, &layer_digest).exists());
+
+    // Unknown tag: not found.
+    let err = pull::pull(&format!("{}/team/app:nope", registry.host()), &options(good), &dir.path().join("l3"), &|_| false, &|_| {})
+        .await
+        .expect_err("unknown tag");
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    assert!(err.to_string().ends_with(": not found"), "{err}");
+
+    // Wrong password, and no credentials at all: unauthorized.
+    let bad = registries_yaml(
+        dir.path(),
+        &format!("configs:\n  \"{}\":\n    auth:\n      username: {USER}\n      password: wrong\n", registry.host()),
+    );
+    let err = pull::pull(&reference, &options(bad), &dir.path().join("l4"), &|_| false, &|_| {})
+        .await
+        .expect_err("wrong password");
+    assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
+    assert!(err.to_string().contains("unauthorized"), "{err}");
+    let err = pull::pull(&reference, &options(Registries::default()), &dir.path().join("l5"), &|_| false, &|_| {})
+        .await
+        .expect_err("anonymous");
+    assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
+}
+
+/// A token issuer on loopback: checks basic credentials, returns an ES256 JWT whose `x5c` is
+/// the self-signed certificate the registry trusts (its `rootcertbundle`).
+struct TokenIssuer {
+    port: u16,
+    requests: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+const ISSUER: &str = "test-issuer";
+const SERVICE: &str = "test-registry";
+
+impl TokenIssuer {
+    async fn start(cert_bundle: &Path) -> TokenIssuer {
+        let rng = ring::rand::SystemRandom::new();
+        let alg = &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+        let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).expect("generate key");
+        let key = ring::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).expect("load key");
+        let rc_key = rcgen::KeyPair::try_from(pkcs8.as_ref()).expect("rcgen key");
+        let mut params = rcgen::CertificateParams::new(vec!["token-issuer".to_string()]).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&rc_key).expect("self-signed cert");
+        std::fs::write(cert_bundle, cert.pem()).expect("write rootcertbundle");
+        let x5c = base64::engine::general_purpose::STANDARD.encode(cert.der().as_ref());
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind issuer");
+        let port = listener.local_addr().expect("addr").port();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = requests.clone();
+        let signer = Arc::new((key, x5c, rng));
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let signer = signer.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let request = String::from_utf8_lossy(&buf).to_string();
+                    let response = token_response(&request, &signer.0, &signer.1, &signer.2);
+                    let _ = stream.write_all(response.as_bytes()).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        });
+        TokenIssuer { port, requests, task }
+    }
+}
+
+impl Drop for TokenIssuer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn b64url(data: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
+
+/// Answers one token request: 401 without the right basic credentials, else a JWT granting
+/// the requested scope.
+fn token_response(
+    request: &str,
+    key: &ring::signature::EcdsaKeyPair,
+    x5c: &str,
+    rng: &ring::rand::SystemRandom,
+) -> String {
+    let expected = format!(
+        "authorization: basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    )
+    .to_lowercase();
+    if !request.lines().any(|l| l.to_lowercase() == expected) {
+        let body = r#"{"details":"invalid credentials"}"#;
+        return format!("HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    }
+    let path = request.split_whitespace().nth(1).unwrap_or("/");
+    let query = path.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let mut access = Vec::new();
+    for pair in query.split('&') {
+        let Some(("scope", value)) = pair.split_once('=') else { continue };
+        let scope = percent_encoding::percent_decode_str(value).decode_utf8_lossy().to_string();
+        let mut parts = scope.splitn(3, ':');
+        if let (Some(kind), Some(name), Some(actions)) = (parts.next(), parts.next(), parts.next()) {
+            access.push(serde_json::json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}));
+        }
+    }
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs();
+    let header = serde_json::json!({"typ": "JWT", "alg": "ES256", "x5c": [x5c]});
+    let claims = serde_json::json!({
+        "iss": ISSUER, "sub": USER, "aud": SERVICE,
+        "exp": now + 300, "nbf": now - 10, "iat": now,
+        "jti": format!("{now}-{}", rand_suffix()),
+        "access": access,
+    });
+    let signing_input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+    let signature = key.sign(rng, signing_input.as_bytes()).expect("sign");
+    let token = format!("{signing_input}.{}", b64url(signature.as_ref()));
+    let body = serde_json::json!({"token": token, "access_token": token, "expires_in": 300}).to_string();
+    format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+}
+
+fn rand_suffix() -> u64 {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::SeqCst) as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_auth_pull() {
+    if !tools_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bundle = dir.path().join("root.pem");
+    let issuer = TokenIssuer::start(&bundle).await;
+    let auth = format!(
+        "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+        issuer.port,
+        bundle.display()
+    );
+    let registry = Registry::start(&auth, tempfile::tempdir().expect("tempdir"));
+    let image = TestImage::new("amd64");
+    Pusher::new(&registry.host(), RegistryAuth::Basic(USER.into(), PASSWORD.into()))
+        .push_image("secure/app", "v1", &image)
+        .await;
+    let pushes = issuer.requests.load(Ordering::SeqCst);
+    assert!(pushes > 0, "the push went through the token issuer");
+
+    let good = registries_yaml(
+        dir.path(),
+        &format!("configs:\n  \"{}\":\n    auth:\n      username: {USER}\n      password: {PASSWORD}\n", registry.host()),
+    );
+    let reference = format!("{}/secure/app:v1", registry.host());
+    let pulled = pull::pull(&reference, &options(good), &dir.path().join("layout"), &|_| false, &|_| {})
+        .await
+        .unwrap_or_else(|e| panic!("token pull: {e}\nregistry log:\n{}", registry.log_text()));
+    assert_layout(&pulled, &image);
+    assert!(issuer.requests.load(Ordering::SeqCst) > pushes, "the pull asked the issuer for a token");
+
+    let bad = registries_yaml(
+        dir.path(),
+        &format!("configs:\n  \"{}\":\n    auth:\n      username: {USER}\n      password: nope\n", registry.host()),
+    );
+    let err = pull::pull(&reference, &options(bad), &dir.path().join("l2"), &|_| false, &|_| {})
+        .await
+        .expect_err("wrong password");
+    assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn manifest_list_selects_the_platform() {
+    if !tools_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = Registry::start("", tempfile::tempdir().expect("tempdir"));
+    let pusher = Pusher::new(&registry.host(), RegistryAuth::Anonymous);
+    let amd64 = TestImage::new("amd64");
+    let arm64 = TestImage::new("arm64");
+    let d_amd64 = pusher.push_image("multi/app", "amd64", &amd64).await;
+    let d_arm64 = pusher.push_image("multi/app", "arm64", &arm64).await;
+    let entry = |digest: &str, size: usize, arch: &str| {
+        serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest, "size": size,
+            "platform": {"os": "linux", "architecture": arch},
+        })
+    };
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry(&d_arm64, arm64.manifest.len(), "arm64"), entry(&d_amd64, amd64.manifest.len(), "amd64")],
+    }))
+    .expect("index json");
+    let index_digest = pusher
+        .push_manifest("multi/app", "latest", &index, "application/vnd.oci.image.index.v1+json")
+        .await;
+
+    let reference = format!("{}/multi/app", registry.host());
+    let host_arch = pull::host_platform().1;
+    let pulled = pull::pull(&reference, &options(Registries::default()), &dir.path().join("host"), &|_| false, &|_| {})
+        .await
+        .expect("pull the list");
+    let expected = if host_arch == "arm64" { &arm64 } else { &amd64 };
+    if host_arch == "amd64" || host_arch == "arm64" {
+        assert_layout(&pulled, expected);
+    }
+    assert_eq!(pulled.name, format!("{reference}:latest"));
+    assert_eq!(pulled.repo_digest, format!("{}/multi/app@{index_digest}", registry.host()));
+
+    // The other platform, asked for explicitly.
+    for (arch, image) in [("arm64", &arm64), ("amd64", &amd64)] {
+        let opts = PullOptions { platform: ("linux".into(), arch.into()), ..options(Registries::default()) };
+        let pulled = pull::pull(&reference, &opts, &dir.path().join(arch), &|_| false, &|_| {})
+            .await
+            .expect("pull one platform");
+        assert_layout(&pulled, image);
+        let index = read_json(&pulled.layout_dir.join("index.json"));
+        assert_eq!(index["manifests"][0]["platform"]["architecture"], arch);
+    }
+    let opts = PullOptions { platform: ("linux".into(), "s390x".into()), ..options(Registries::default()) };
+    let err = pull::pull(&reference, &opts, &dir.path().join("none"), &|_| false, &|_| {})
+        .await
+        .expect_err("no s390x");
+    assert!(matches!(err, Error::NoPlatform { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn offline_contacts_no_registry() {
+    if !tools_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = Registry::start("", tempfile::tempdir().expect("tempdir"));
+    let mirrors = registries_yaml(
+        dir.path(),
+        &format!("mirrors:\n  docker.io:\n    endpoint: [\"http://{}\"]\n", registry.host()),
+    );
+    let before = registry.request_lines().len();
+    for reference in ["busybox-test:1".to_string(), format!("{}/a/b:1", registry.host())] {
+        let opts = PullOptions { offline: true, ..options(mirrors.clone()) };
+        let err = pull::pull(&reference, &opts, &dir.path().join("layout"), &|_| false, &|_| {})
+            .await
+            .expect_err("offline");
+        assert!(matches!(err, Error::Offline { .. }), "{err}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(registry.request_lines().len(), before, "registry log:\n{}", registry.log_text());
+    assert!(!dir.path().join("layout").exists());
+
+    // The log check is meaningful: an online pull of the same (absent) image shows up.
+    let err = pull::pull("busybox-test:1", &options(mirrors), &dir.path().join("online"), &|_| false, &|_| {})
+        .await
+        .expect_err("not pushed");
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    assert!(registry.request_lines().len() > before, "registry log:\n{}", registry.log_text());
+}
+
+#[tokio::test]
+async fn docker_io_mirror_from_registries_yaml() {
+    if !tools_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = Registry::start("", tempfile::tempdir().expect("tempdir"));
+    let image = TestImage::new("amd64");
+    Pusher::new(&registry.host(), RegistryAuth::Anonymous)
+        .push_image("library/busybox-test", "1", &image)
+        .await;
+    let other = TestImage::new("arm64");
+    Pusher::new(&registry.host(), RegistryAuth::Anonymous)
+        .push_image("mirrored/tools", "2", &other)
+        .await;
+    let mirrors = registries_yaml(
+        dir.path(),
+        &format!(
+            "mirrors:\n  docker.io:\n    endpoint:\n      - \"http://{}\"\n    rewrite:\n      \"^someorg/(.*)\": \"mirrored/$1\"\n",
+            registry.host()
+        ),
+    );
+    // disable_default_endpoint (set by options()) keeps a failure here from ever reaching docker.io.
+    let pulled = pull::pull("busybox-test:1", &options(mirrors.clone()), &dir.path().join("layout"), &|_| false, &|_| {})
+        .await
+        .expect("pull through the mirror");
+    assert_eq!(pulled.name, "docker.io/library/busybox-test:1");
+    assert_eq!(pulled.repo_digest, format!("docker.io/library/busybox-test@{}", sha256_digest(&image.manifest)));
+    assert_layout(&pulled, &image);
+
+    // A rewrite maps someorg/tools to mirrored/tools at the mirror.
+    let opts = PullOptions { platform: ("linux".into(), "arm64".into()), ..options(mirrors) };
+    let pulled = pull::pull("someorg/tools:2", &opts, &dir.path().join("rewritten"), &|_| false, &|_| {})
+        .await
+        .expect("pull with a rewrite");
+    assert_eq!(pulled.name, "docker.io/someorg/tools:2");
+    assert_layout(&pulled, &other);
+}
