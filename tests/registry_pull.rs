@@ -67,14 +67,15 @@ struct Registry {
 }
 
 impl Registry {
-    /// Starts a registry whose config has `auth_yaml` (an `auth:` block, or "").
-    fn start(auth_yaml: &str, dir: tempfile::TempDir) -> Registry {
+    /// Starts a registry; `extra_yaml` is appended right after `http:\n  addr: ...`, so an
+    /// indented block (`  tls:`) extends `http` and a top-level one (`auth:`) stands alone.
+    fn start(extra_yaml: &str, dir: tempfile::TempDir) -> Registry {
         let port = free_port();
         let config = dir.path().join("config.yml");
         let storage = dir.path().join("storage");
         std::fs::create_dir_all(&storage).expect("storage dir");
         let text = format!(
-            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth_yaml}",
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{extra_yaml}",
             storage.display()
         );
         std::fs::write(&config, text).expect("write registry config");
@@ -328,6 +329,7 @@ async fn basic_auth_pull_and_wrong_password() {
     let err = pull::pull(&reference, &options(bad), &dir.path().join("l4"), &|_| false, &|_| {})
         .await
         .expect_err("wrong password");
+    eprintln!("wrong password: {err}");
     assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
     assert!(err.to_string().contains("unauthorized"), "{err}");
     let err = pull::pull(&reference, &options(Registries::default()), &dir.path().join("l5"), &|_| false, &|_| {})
@@ -486,6 +488,7 @@ async fn token_auth_pull() {
     let err = pull::pull(&reference, &options(bad), &dir.path().join("l2"), &|_| false, &|_| {})
         .await
         .expect_err("wrong password");
+    eprintln!("wrong password: {err}");
     assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
 }
 
@@ -615,4 +618,61 @@ async fn docker_io_mirror_from_registries_yaml() {
         .expect("pull with a rewrite");
     assert_eq!(pulled.name, "docker.io/someorg/tools:2");
     assert_layout(&pulled, &other);
+}
+
+#[tokio::test]
+async fn https_registry_with_custom_ca() {
+    if !tools_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_key = rcgen::KeyPair::generate().expect("ca key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("ca cert");
+    let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
+    let leaf_params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("leaf params");
+    let leaf = leaf_params.signed_by(&leaf_key, &ca).expect("leaf cert");
+    let (cert_path, key_path, ca_path) = (dir.path().join("tls.crt"), dir.path().join("tls.key"), dir.path().join("ca.crt"));
+    std::fs::write(&cert_path, leaf.pem()).expect("write cert");
+    std::fs::write(&key_path, leaf_key.serialize_pem()).expect("write key");
+    std::fs::write(&ca_path, ca.pem()).expect("write ca");
+    let tls = format!("  tls:\n    certificate: {}\n    key: {}\n", cert_path.display(), key_path.display());
+    let registry = Registry::start(&tls, tempfile::tempdir().expect("tempdir"));
+
+    // Push over https trusting the CA.
+    let image = TestImage::new("amd64");
+    let client = Client::new(ClientConfig {
+        extra_root_certificates: vec![oci_client::client::Certificate {
+            encoding: oci_client::client::CertificateEncoding::Pem,
+            data: ca.pem().into_bytes(),
+        }],
+        ..ClientConfig::default()
+    });
+    let pusher = Pusher { client, auth: RegistryAuth::Anonymous, host: registry.host() };
+    pusher.push_image("tls/app", "1", &image).await;
+
+    // A loopback registry is plain http by default: list it as its own https endpoint.
+    let host = registry.host();
+    let mirror = format!("mirrors:\n  \"{host}\":\n    endpoint: [\"https://{host}\"]\n");
+    let reference = format!("{host}/tls/app:1");
+    let with_ca = registries_yaml(dir.path(), &format!("{mirror}configs:\n  \"{host}\":\n    tls:\n      ca_file: {}\n", ca_path.display()));
+    let pulled = pull::pull(&reference, &options(with_ca), &dir.path().join("ca"), &|_| false, &|_| {})
+        .await
+        .expect("pull trusting the CA file");
+    assert_layout(&pulled, &image);
+
+    let skip = registries_yaml(dir.path(), &format!("{mirror}configs:\n  \"{host}\":\n    tls:\n      insecure_skip_verify: true\n"));
+    let pulled = pull::pull(&reference, &options(skip), &dir.path().join("skip"), &|_| false, &|_| {})
+        .await
+        .expect("pull skipping verification");
+    assert_layout(&pulled, &image);
+
+    let untrusted = registries_yaml(dir.path(), &mirror);
+    let err = pull::pull(&reference, &options(untrusted), &dir.path().join("none"), &|_| false, &|_| {})
+        .await
+        .expect_err("unknown CA");
+    eprintln!("untrusted CA: {err}");
+    assert!(matches!(err, Error::Registry { .. }), "{err}");
+    assert!(err.to_string().contains("https://127.0.0.1"), "{err}");
 }
