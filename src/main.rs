@@ -82,6 +82,11 @@ enum Cmd {
     },
     /// Stop the profile's server and remove its data dir
     Delete(ServerArgs),
+    /// Manage the profile's images: load, pull, ls, rm
+    Image {
+        #[command(subcommand)]
+        command: ImageCmd,
+    },
     /// Print the version of minikube-rs and of the Kubernetes API it serves
     Version,
     /// The per-container monitor the node agent starts (internal)
@@ -89,8 +94,41 @@ enum Cmd {
     Monitor(minikube_rs::node::runtime::monitor::MonitorArgs),
 }
 
+#[derive(Debug, Subcommand)]
+enum ImageCmd {
+    /// Import docker-archive (`docker save`) or OCI-archive tarballs, gzip or plain
+    Load {
+        #[command(flatten)]
+        args: ServerArgs,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Pull an image from its registry (or a mirror) into the profile's store
+    Pull {
+        #[command(flatten)]
+        args: ServerArgs,
+        #[arg(value_name = "REF")]
+        reference: String,
+    },
+    /// List the profile's images
+    #[command(visible_alias = "list")]
+    Ls(ServerArgs),
+    /// Remove images by name, digest or id
+    #[command(visible_alias = "remove")]
+    Rm {
+        #[command(flatten)]
+        args: ServerArgs,
+        #[arg(required = true, value_name = "REF")]
+        references: Vec<String>,
+    },
+}
+
 #[derive(Debug, thiserror::Error)]
 enum Error {
+    #[error(transparent)]
+    Image(#[from] minikube_rs::node::images::Error),
+    #[error(transparent)]
+    Pull(#[from] minikube_rs::node::images::pull::Error),
     #[error(transparent)]
     Config(#[from] config::Error),
     #[error("log filter {filter:?}: {reason}")]
@@ -179,12 +217,42 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Cmd::Kubectl { args, kubectl_args } => kubectl(&Config::resolve(&args)?, kubectl_args),
         Cmd::Delete(args) => delete(&Config::resolve(&args)?).map(|()| ExitCode::SUCCESS),
         Cmd::Monitor(args) => Ok(minikube_rs::node::runtime::monitor::run(args)),
+        Cmd::Image { command } => image(command).map(|()| ExitCode::SUCCESS),
         Cmd::Version => {
             println!("minikube-rs version: v{}", env!("CARGO_PKG_VERSION"));
             println!("Kubernetes version: {KUBERNETES_VERSION}");
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// image
+
+fn image(command: ImageCmd) -> Result<(), Error> {
+    use minikube_rs::node::images::{cli, ImageStore};
+    let open = |args: &ServerArgs| -> Result<ImageStore, Error> {
+        let config = Config::resolve(args)?;
+        Ok(ImageStore::open(&config.node_profile().images_dir())?)
+    };
+    let lines = match command {
+        ImageCmd::Load { args, files } => cli::load(&open(&args)?, &files)?,
+        ImageCmd::Ls(args) => {
+            print!("{}", cli::list(&open(&args)?)?);
+            Vec::new()
+        }
+        ImageCmd::Rm { args, references } => cli::remove(&open(&args)?, &references)?,
+        ImageCmd::Pull { args, reference } => {
+            let config = Config::resolve(&args)?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Runtime)?;
+            rt.block_on(minikube_rs::node::images::pull::pull_cli(&config, &reference))?;
+            Vec::new()
+        }
+    };
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------

@@ -632,23 +632,19 @@ pub trait LayoutImporter {
 /// `minikube-rs image pull REF`: pulls with the profile's registries file and offline flag,
 /// showing progress on stderr, and imports the result into the profile's image store.
 pub async fn pull_cli(config: &crate::config::Config, reference: &str) -> Result<(), Error> {
-    // LEAD: wire the store here once `crate::node::images::ImageStore` is merged:
-    //   let store = crate::node::images::ImageStore::open(&NodeProfile::new(&config.data_dir, ..).images_dir())?;
-    //   and implement `LayoutImporter` for it (has_blob → the store's blob check,
-    //   import → `store.import_oci_layout(dir, names)` mapped to the image names).
-    let importer = UnwiredStore;
-    pull_cli_with(config, reference, &importer).await
+    let store = super::ImageStore::open(&config.node_profile().images_dir())
+        .map_err(|e| Error::Import { reference: reference.to_string(), detail: e.to_string() })?;
+    pull_cli_with(config, reference, &store).await
 }
 
-/// Placeholder importer until the store is wired into `pull_cli`.
-struct UnwiredStore;
-
-impl LayoutImporter for UnwiredStore {
-    fn has_blob(&self, _digest: &str) -> bool {
-        false
+impl LayoutImporter for super::ImageStore {
+    fn has_blob(&self, digest: &str) -> bool {
+        super::ImageStore::has_blob(self, digest)
     }
-    fn import(&self, dir: &Path, _names: &[String]) -> Result<Vec<String>, String> {
-        Err(format!("the image store is not wired into `image pull` yet (layout left in {})", dir.display()))
+    fn import(&self, dir: &Path, names: &[String]) -> Result<Vec<String>, String> {
+        self.import_oci_layout(dir, names)
+            .map(|images| images.into_iter().flat_map(|i| i.names).collect())
+            .map_err(|e| e.to_string())
     }
 }
 
