@@ -134,8 +134,9 @@ fn unpack_entry<R: Read>(entry: &mut tar::Entry<R>, dest: &Path) -> io::Result<O
         } else {
             libc::S_IFIFO
         };
-        let major = header.device_major()?.unwrap_or(0);
-        let minor = header.device_minor()?.unwrap_or(0);
+        // Some writers leave the fields blank for FIFOs: read those as 0.
+        let major = header.device_major().ok().flatten().unwrap_or(0);
+        let minor = header.device_minor().ok().flatten().unwrap_or(0);
         mknod(&target, file_type, major, minor)?;
         chown(&target, header.uid()?, header.gid()?)?;
         fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777))?;
