@@ -384,3 +384,34 @@ fn builtin_images_on_a_fresh_data_dir() {
     assert_eq!(web.config.exposed_ports, ["8000/tcp"]);
     assert_eq!(store.get(&pause.id).expect("by id").map(|i| i.names), Some(pause.names.clone()));
 }
+
+#[test]
+fn import_oci_layout_dir_with_names_records_repo_digests() {
+    if !can_run("import_oci_layout_dir_with_names_records_repo_digests") {
+        return;
+    }
+    let temp = tempfile::tempdir().expect("temp");
+    let layout = temp.path().join("layout");
+    let bytes = oci_archive("ignored:tag", false);
+    tar::Archive::new(&bytes[..]).unpack(&layout).expect("unpack layout");
+    let index: serde_json::Value = serde_json::from_slice(&fs::read(layout.join("index.json")).expect("index")).expect("json");
+    let top = index["manifests"][0]["digest"].as_str().expect("digest").to_string();
+
+    let store = minikube_rs::node::images::ImageStore::open(&temp.path().join("images")).expect("open");
+    let images = store.import_oci_layout(&layout, &["localhost:5000/pulled".to_string()]).expect("import");
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0].names, ["localhost:5000/pulled:latest"]);
+    assert_eq!(images[0].repo_digests, [format!("localhost:5000/pulled@{top}")]);
+    assert_eq!(images[0].config.cmd, ["/oci"]);
+    assert_eq!(images[0].config.working_dir.as_deref(), Some("/a"));
+    assert_eq!(images[0].layers.len(), 2);
+    // Found by the digest reference and by any spelling of the name.
+    let by_digest = store.get(&format!("localhost:5000/pulled@{top}")).expect("get").expect("by digest");
+    assert_eq!(by_digest.id, images[0].id);
+    assert!(store.get("localhost:5000/pulled:latest").expect("get").is_some());
+    assert!(store.get("docker.io/library/pulled").expect("get").is_none());
+    assert!(matches!(
+        store.get("Not Valid"),
+        Err(minikube_rs::node::images::Error::InvalidName { .. })
+    ));
+}

@@ -73,6 +73,9 @@ impl Error {
     }
 }
 
+/// Age after which a staging entry in `tmp/` is taken for a crashed import's leftover.
+const STALE_STAGING: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
 /// What a container needs from its image's config.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageConfig {
@@ -147,7 +150,34 @@ impl ImageStore {
         for sub in [store.blobs_dir(), store.layers_dir(), store.tmp_dir()] {
             fs::create_dir_all(&sub).map_err(|e| Error::io("creating", &sub, e))?;
         }
+        store.remove_stale_staging();
         Ok(store)
+    }
+
+    /// Best effort: drops what a crashed import left in `tmp/`. Only entries older than
+    /// [`STALE_STAGING`] go, so another process's import in progress is left alone.
+    fn remove_stale_staging(&self) {
+        let dir = self.tmp_dir();
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age > STALE_STAGING);
+            if !stale {
+                continue;
+            }
+            let path = entry.path();
+            let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+            match removed {
+                Ok(()) => tracing::info!(path = %path.display(), "removed a stale staging entry"),
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "removing a stale staging entry"),
+            }
+        }
     }
 
     /// Normalizes a reference as the kubelet does: "busybox" → "docker.io/library/busybox:latest".
