@@ -21,7 +21,7 @@ pub enum ConfigError {
     SecretKeyNotFound { key: String, namespace: String, name: String },
     /// Reading a configMap or secret failed for another reason than NotFound.
     #[error("getting {what}: {source}")]
-    Api { what: String, #[source] source: crate::client::Error },
+    Api { what: String, #[source] source: Box<crate::client::Error> },
     /// A fieldRef or resourceFieldRef the kubelet cannot resolve (message is the kubelet's).
     #[error("{0}")]
     DownwardApi(String),
@@ -235,15 +235,15 @@ impl<'a> Sources<'a> {
 /// Reads a configMap; Ok(None) when it does not exist.
 pub(crate) async fn get_config_map(client: &Client, ns: &str, name: &str) -> Result<Option<ConfigMap>, ConfigError> {
     let what = || format!("configmap {ns}/{name}");
-    let api = client.api::<ConfigMap>(Some(ns)).map_err(|source| ConfigError::Api { what: what(), source })?;
-    api.get_opt(name).await.map_err(|source| ConfigError::Api { what: what(), source })
+    let api = client.api::<ConfigMap>(Some(ns)).map_err(|source| ConfigError::Api { what: what(), source: Box::new(source) })?;
+    api.get_opt(name).await.map_err(|source| ConfigError::Api { what: what(), source: Box::new(source) })
 }
 
 /// Reads a secret; Ok(None) when it does not exist.
 pub(crate) async fn get_secret(client: &Client, ns: &str, name: &str) -> Result<Option<Secret>, ConfigError> {
     let what = || format!("secret {ns}/{name}");
-    let api = client.api::<Secret>(Some(ns)).map_err(|source| ConfigError::Api { what: what(), source })?;
-    api.get_opt(name).await.map_err(|source| ConfigError::Api { what: what(), source })
+    let api = client.api::<Secret>(Some(ns)).map_err(|source| ConfigError::Api { what: what(), source: Box::new(source) })?;
+    api.get_opt(name).await.map_err(|source| ConfigError::Api { what: what(), source: Box::new(source) })
 }
 
 /// Kubernetes' `$(VAR)` expansion: `$$` is a literal `$`, an unknown or unterminated

@@ -113,7 +113,11 @@ pub async fn refresh(client: &Client, pods_dir: &Path, pod: &Pod, ctx: &EnvConte
         }
         let set_up = |message| VolumeError::SetUp { volume: v.name.clone(), message };
         let payload = projection_payload(client, pod, v, ctx).await.map_err(set_up)?;
-        atomic::write(&dir, payload).map_err(|e| VolumeError::SetUp { volume: v.name.clone(), message: e.to_string() })?;
+        let changed = atomic::write(&dir, payload).map_err(|e| VolumeError::SetUp { volume: v.name.clone(), message: e.to_string() })?;
+        if changed {
+            apply_fs_group(pod, &dir, true).map_err(set_up)?;
+            tracing::debug!(volume = %v.name, "volume contents updated");
+        }
     }
     Ok(())
 }
@@ -166,6 +170,7 @@ async fn setup_volume(client: &Client, pod_dir: &Path, pod: &Pod, v: &Volume, ct
         } else {
             make_dir(&dir, VOLUME_DIR_MODE).map_err(|e| e.to_string())?;
         }
+        apply_fs_group(pod, &dir, false)?;
         let kind = if memory { VolumeKind::EmptyDirMemory } else { VolumeKind::EmptyDir };
         return Ok(PreparedVolume { host_path: dir, kind, read_only: false });
     }
@@ -194,6 +199,7 @@ async fn setup_volume(client: &Client, pod_dir: &Path, pod: &Pod, v: &Volume, ct
     }
     let payload = projection_payload(client, pod, v, ctx).await?;
     atomic::write(&dir, payload).map_err(|e| e.to_string())?;
+    apply_fs_group(pod, &dir, true)?;
     let kind = match plugin {
         CONFIG_MAP => VolumeKind::ConfigMap,
         SECRET => VolumeKind::Secret,
@@ -201,6 +207,38 @@ async fn setup_volume(client: &Client, pod_dir: &Path, pod: &Pod, v: &Volume, ct
         _ => VolumeKind::Projected,
     };
     Ok(PreparedVolume { host_path: dir, kind, read_only: true })
+}
+
+/// SetVolumeOwnership for pods with `securityContext.fsGroup`: everything in the volume gets
+/// the group, files `| 0660` (`| 0440` read-only), directories also setgid and `| 0110`;
+/// symlinks are chowned but never chmodded (that would change their target).
+fn apply_fs_group(pod: &Pod, dir: &Path, read_only: bool) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(gid) = pod.spec.as_ref().and_then(|s| s.security_context.as_ref()).and_then(|s| s.fs_group) else {
+        return Ok(());
+    };
+    let gid = u32::try_from(gid).map_err(|_| format!("invalid fsGroup {gid}"))?;
+    let fail = |p: &Path, e: io::Error| format!("applying fsGroup {gid} to {}: {}", p.display(), io_text(&e));
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| fail(&path, e))?;
+        std::os::unix::fs::lchown(&path, None, Some(gid)).map_err(|e| fail(&path, e))?;
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        let mut mask = if read_only { 0o440 } else { 0o660 };
+        if meta.is_dir() {
+            mask |= 0o2000 | 0o110;
+            for entry in std::fs::read_dir(&path).map_err(|e| fail(&path, e))? {
+                stack.push(entry.map_err(|e| fail(&path, e))?.path());
+            }
+        }
+        let mode = meta.mode() & 0o7777;
+        if mode | mask != mode {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode | mask)).map_err(|e| fail(&path, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// calculateEmptyDirMemorySize: node allocatable memory, lowered to the pod's memory limit
@@ -307,6 +345,9 @@ async fn claim_path(client: &Client, pod: &Pod, claim: &str) -> Result<PathBuf, 
     let Some(pvc) = pvc else {
         return Err(format!("failed to fetch PVC from API server: persistentvolumeclaims \"{claim}\" not found"));
     };
+    if pvc.metadata.deletion_timestamp.is_some() {
+        return Err(format!("can't start pod because PVC {ns}/{claim} is being deleted"));
+    }
     let phase = pvc.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
     let volume_name = pvc.spec.as_ref().and_then(|s| s.volume_name.clone()).unwrap_or_default();
     if phase != "Bound" || volume_name.is_empty() {
@@ -865,12 +906,13 @@ pub mod atomic {
         Ok(out)
     }
 
-    /// Whether any payload file is missing in `old`, or differs in contents or mode.
+    /// Whether any payload file is missing in `old` or differs in contents (as the kubelet,
+    /// modes are not compared: they only change with the pod spec, and fsGroup adjusts them).
     fn differs(payload: &Payload, old: &Path) -> io::Result<bool> {
         for (p, f) in payload {
             let path = old.join(p);
             let Ok(meta) = std::fs::symlink_metadata(&path) else { return Ok(true) };
-            if !meta.is_file() || meta.permissions().mode() & 0o7777 != f.mode || std::fs::read(&path)? != f.data {
+            if !meta.is_file() || std::fs::read(&path)? != f.data {
                 return Ok(true);
             }
         }
@@ -906,8 +948,6 @@ pub mod atomic {
         Ok(())
     }
 }
-
-#[cfg(test)]
 
 #[cfg(test)]
 mod tests {
@@ -1007,9 +1047,8 @@ mod tests {
         want.sort();
         assert_eq!(names, want);
 
-        // A mode change alone is a change.
-        assert!(atomic::write(t, payload(&[("a", "changed", 0o600)])).unwrap());
-        assert_eq!(mode(&t.join("a")), 0o600);
+        // A mode change alone is not (the kubelet compares contents only).
+        assert!(!atomic::write(t, payload(&[("a", "changed", 0o600)])).unwrap());
     }
 
     #[test]
@@ -1390,6 +1429,36 @@ mod tests {
         }
         cleanup(dir.path(), &uid).unwrap();
         assert!(host.is_dir(), "cleanup never touches hostPath directories");
+    }
+
+    #[tokio::test]
+    async fn fs_group_owns_empty_dir_and_config_map_volumes() {
+        use std::os::unix::fs::MetadataExt;
+        if !have_root("fs_group_owns_empty_dir_and_config_map_volumes") {
+            return;
+        }
+        let client = test_client().await;
+        make_config_map(&client, "cfg", &[("k", "v")]).await;
+        let volumes = vec![
+            Volume { empty_dir: Some(EmptyDirVolumeSource::default()), ..vol("cache") },
+            Volume { config_map: Some(ConfigMapVolumeSource { name: "cfg".into(), default_mode: Some(0o400), ..Default::default() }), ..vol("cfg") },
+        ];
+        let mut pod = pod_with_volumes(volumes, vec![]);
+        pod.spec.as_mut().unwrap().security_context =
+            Some(k8s_openapi::api::core::v1::PodSecurityContext { fs_group: Some(4321), ..Default::default() });
+        let dir = tempfile::tempdir().unwrap();
+        let _guard = CleanupGuard(dir.path().to_path_buf(), pod.metadata.uid.clone().unwrap());
+        let prepared = prepare(&client, dir.path(), &pod, &ctx()).await.unwrap();
+        let cache = &prepared.volumes["cache"].host_path;
+        assert_eq!(std::fs::metadata(cache).unwrap().gid(), 4321);
+        assert_eq!(mode(cache), 0o2777);
+        let file = prepared.volumes["cfg"].host_path.join("k");
+        assert_eq!(std::fs::metadata(&file).unwrap().gid(), 4321);
+        assert_eq!(mode(&file), 0o440);
+        // A refresh with unchanged contents rewrites nothing.
+        let before = link(&prepared.volumes["cfg"].host_path.join("..data"));
+        refresh(&client, dir.path(), &pod, &ctx()).await.unwrap();
+        assert_eq!(link(&prepared.volumes["cfg"].host_path.join("..data")), before);
     }
 
     #[test]
