@@ -25,6 +25,8 @@ pub enum Error {
     Bootstrap { what: String, #[source] source: crate::registry::status::StatusError },
     #[error("installing signal handlers: {0}")]
     Signal(std::io::Error),
+    #[error("setting up the node: {0}")]
+    Node(#[from] crate::node::Error),
 }
 
 /// The cluster IP of the `kubernetes` service (first address of the service CIDR).
@@ -61,18 +63,46 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Runni
     let registry = Registry::new(store.clone());
     tracing::info!(elapsed_ms = t0.elapsed().as_millis() as u64, revision = store.current_revision(), "store open");
 
+    // The node comes first: the API server also listens on the host end of the node veth,
+    // the address pods reach it at. Simulated clusters have no real node.
+    let node = if config.simulated_nodes == 0 {
+        let t = std::time::Instant::now();
+        let parts = crate::node::setup(config).await?;
+        tracing::info!(elapsed_ms = t.elapsed().as_millis() as u64, netns = %parts.profile.netns, node_ip = %parts.profile.node_ip, "node network and runtime ready");
+        Some(parts)
+    } else {
+        None
+    };
+
     let addr = SocketAddr::new(config.bind_address, config.api_port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
     let api_addr = listener.local_addr().map_err(|source| Error::Bind { addr, source })?;
+    // Pods reach the API on the host end of the node veth (the `kubernetes` Endpoints).
+    let node_listener = match &node {
+        Some(parts) if !api_addr.ip().is_unspecified() => {
+            let addr = SocketAddr::new(IpAddr::V4(parts.profile.host_ip), api_addr.port());
+            Some(tokio::net::TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?)
+        }
+        _ => None,
+    };
+    let endpoint_addr = match &node {
+        Some(parts) => SocketAddr::new(IpAddr::V4(parts.profile.host_ip), api_addr.port()),
+        None => api_addr,
+    };
 
     let mut sans = vec![api_addr.ip().to_string()];
     if api_addr.ip().is_unspecified() {
         sans.push("127.0.0.1".into());
     }
+    if let Some(parts) = &node {
+        sans.push(parts.profile.host_ip.to_string());
+        sans.push(parts.profile.node_ip.to_string());
+    }
+    sans.push(KUBERNETES_SERVICE_IP.to_string());
     let pki = tls::ensure(&config.tls_dir(), &sans)?;
     let client_host = if api_addr.ip().is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { api_addr.ip() };
     let url = format!("https://{}", SocketAddr::new(client_host, api_addr.port()));
-    bootstrap(&registry, api_addr).await?;
+    bootstrap(&registry, endpoint_addr).await?;
     if let Err(e) = crate::registry::service::repair_allocations(registry.store()).await {
         tracing::warn!(error = %e, "repairing service IP and node port allocations failed");
     }
@@ -86,9 +116,11 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Runni
 
     let state = ApiState::new(registry.clone(), SocketAddr::new(client_host, api_addr.port()).to_string(), shutdown.clone());
     let server = tokio::spawn(api::serve(listener, pki.server_config.clone(), state.clone()));
+    let node_server = node_listener.map(|l| tokio::spawn(api::serve(l, pki.server_config.clone(), state.clone())));
     let client = crate::client::Client::new(registry.clone(), "kube-controller-manager");
     let ctx = crate::controllers::runtime::Context::new(client, shutdown.clone());
     let mut tasks = vec![server];
+    tasks.extend(node_server);
     tasks.extend(crate::controllers::start_all(&ctx));
     let scheduler_ctx = crate::controllers::runtime::Context {
         client: crate::client::Client::new(registry.clone(), "kube-scheduler"),
@@ -101,6 +133,20 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Runni
             ..ctx.clone()
         };
         tasks.push(tokio::spawn(crate::node::simulated::run(node_ctx, config.simulated_nodes)));
+    }
+    if let Some(parts) = node {
+        let node_ctx = crate::controllers::runtime::Context {
+            client: crate::client::Client::new(registry.clone(), "kubelet"),
+            ..ctx.clone()
+        };
+        let storage = parts.profile.local_path_dir();
+        tasks.push(tokio::spawn(crate::node::localpath::run(
+            crate::controllers::runtime::Context { client: crate::client::Client::new(registry.clone(), "local-path-provisioner"), ..ctx.clone() },
+            config.node_name.clone(),
+            storage,
+        )));
+        let pull = crate::node::agent::PullConfig { offline: config.offline, registries: config.registries.clone() };
+        tasks.push(tokio::spawn(crate::node::agent::run(node_ctx, config.node_name.clone(), parts, pull)));
     }
     state.ready.store(true, Ordering::Release);
     tracing::info!(address = %url, elapsed_ms = t0.elapsed().as_millis() as u64, "API server ready");

@@ -2,7 +2,7 @@
 //! follows manifest lists / OCI indexes to the node's platform and downloads manifest, config
 //! and layers into an OCI image layout directory that the image store ingests.
 
-use std::cell::RefCell;
+use std::sync::Mutex;
 use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -161,8 +161,8 @@ pub async fn pull(
     reference: &str,
     opts: &PullOptions,
     dest_dir: &Path,
-    have: &dyn Fn(&str) -> bool,
-    progress: &dyn Fn(Progress),
+    have: &(dyn Fn(&str) -> bool + Sync),
+    progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Pulled, Error> {
     let parsed = normalize(reference)?;
     let image = parsed.whole();
@@ -179,8 +179,8 @@ async fn try_endpoints(
     image: String,
     opts: &PullOptions,
     dest_dir: &Path,
-    have: &dyn Fn(&str) -> bool,
-    progress: &dyn Fn(Progress),
+    have: &(dyn Fn(&str) -> bool + Sync),
+    progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Pulled, Error> {
     let mut first_error: Option<Error> = None;
     for endpoint in opts.registries.endpoints_for(parsed.registry(), opts.disable_default_endpoint) {
@@ -266,8 +266,8 @@ impl EndpointPull<'_> {
     async fn run(
         &self,
         dest_dir: &Path,
-        have: &dyn Fn(&str) -> bool,
-        progress: &dyn Fn(Progress),
+        have: &(dyn Fn(&str) -> bool + Sync),
+        progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<Pulled, Failure> {
         if !self.endpoint.has_api_root_path() {
             return Err(Failure::Resolve(Error::EndpointPath {
@@ -437,8 +437,8 @@ impl EndpointPull<'_> {
         target: &Reference,
         layout: &Layout<'_>,
         layers: &[Descriptor],
-        have: &dyn Fn(&str) -> bool,
-        progress: &dyn Fn(Progress),
+        have: &(dyn Fn(&str) -> bool + Sync),
+        progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<(), Error> {
         let mut pending = Vec::new();
         for layer in layers {
@@ -464,7 +464,7 @@ impl EndpointPull<'_> {
         target: &Reference,
         layout: &Layout<'_>,
         layer: &Descriptor,
-        progress: &dyn Fn(Progress),
+        progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<(), Error> {
         let total = u64::try_from(layer.size).unwrap_or(0);
         let report = |downloaded, state| {
@@ -623,7 +623,7 @@ impl Layout<'_> {
 }
 
 /// The store side of `image pull`: which blobs it has, and ingesting a layout.
-pub trait LayoutImporter {
+pub trait LayoutImporter: Sync {
     fn has_blob(&self, digest: &str) -> bool;
     /// Imports the layout's image under `names`; returns the names now present.
     fn import(&self, dir: &Path, names: &[String]) -> Result<Vec<String>, String>;
@@ -685,7 +685,7 @@ pub async fn pull_cli_with(
 /// Progress on stderr: redrawn bars on a terminal, one line per finished layer otherwise.
 struct ProgressDisplay {
     tty: bool,
-    state: RefCell<DisplayState>,
+    state: Mutex<DisplayState>,
 }
 
 #[derive(Default)]
@@ -697,11 +697,11 @@ struct DisplayState {
 
 impl ProgressDisplay {
     fn new(tty: bool) -> ProgressDisplay {
-        ProgressDisplay { tty, state: RefCell::new(DisplayState::default()) }
+        ProgressDisplay { tty, state: Mutex::new(DisplayState::default()) }
     }
 
     fn update(&self, p: Progress) {
-        let mut state = self.state.borrow_mut();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let finished = p.state != ProgressState::Downloading;
         if !self.tty && finished {
             eprintln!("{}", progress_line(&p, false));
@@ -718,7 +718,7 @@ impl ProgressDisplay {
 
     fn finish(&self) {
         if self.tty {
-            redraw(&mut self.state.borrow_mut());
+            redraw(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()));
         }
     }
 }
