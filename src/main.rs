@@ -58,8 +58,17 @@ enum Cmd {
     Stop(ServerArgs),
     /// Show whether the profile's server and API are running; exits nonzero when not
     Status(ServerArgs),
-    /// Print the address the API server listens on
+    /// Print the node's IP address (its end of the node veth)
     Ip(ServerArgs),
+    /// Open a shell (or run a command) inside the node: its network namespace, where the
+    /// node's interfaces, routes and iptables rules are: minikube-rs ssh -- iptables -t nat -S
+    Ssh {
+        #[command(flatten)]
+        args: ServerArgs,
+        /// The command to run (default: an interactive shell)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+        command: Vec<OsString>,
+    },
     /// Print the path of the profile's kubeconfig
     Kubeconfig {
         #[command(flatten)]
@@ -201,9 +210,17 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Cmd::Stop(args) => stop(&Config::resolve(&args)?).map(|()| ExitCode::SUCCESS),
         Cmd::Status(args) => Ok(status(&Config::resolve(&args)?)),
         Cmd::Ip(args) => {
-            println!("{}", Config::resolve(&args)?.bind_address);
+            // The node's own address (the node network namespace's end of its veth), as
+            // `minikube ip` prints the VM's; a simulated cluster has only the API address.
+            let config = Config::resolve(&args)?;
+            if config.simulated_nodes == 0 {
+                println!("{}", config.node_profile().node_ip);
+            } else {
+                println!("{}", config.bind_address);
+            }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Ssh { args, command } => ssh(&Config::resolve(&args)?, command),
         Cmd::Kubeconfig { args, print } => {
             let config = Config::resolve(&args)?;
             if print {
@@ -872,6 +889,15 @@ fn delete(config: &Config) -> Result<(), Error> {
         println!("✋  Stopping the server (pid {pid}) ...");
         stop_pid(config, pid, true)?;
     }
+    // Containers, monitors, mounts, cgroups and the node network of the profile go first.
+    let errors = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map(|rt| rt.block_on(minikube_rs::node::teardown(config)))
+        .unwrap_or_else(|e| vec![format!("starting a runtime: {e}")]);
+    for e in &errors {
+        eprintln!("⚠️  {e}");
+    }
     let mounts = mounts_below(&config.data_dir);
     if !mounts.is_empty() {
         return Err(Error::Mounted {
@@ -899,6 +925,27 @@ fn delete(config: &Config) -> Result<(), Error> {
     }
     println!("💀  Removed all traces of the \"{name}\" cluster.");
     Ok(())
+}
+
+/// `minikube-rs ssh`: nsenter into the node network namespace and run a shell or a command.
+fn ssh(config: &Config, command: Vec<OsString>) -> Result<ExitCode, Error> {
+    let netns = config.node_profile().netns_path();
+    if !netns.exists() {
+        return Err(Error::Io {
+            action: "entering the node namespace",
+            path: netns,
+            source: io::Error::new(io::ErrorKind::NotFound, "the node is not running (start it with `minikube-rs start`)"),
+        });
+    }
+    let mut cmd = Command::new("nsenter");
+    cmd.arg(format!("--net={}", netns.display())).arg("--");
+    if command.is_empty() {
+        cmd.arg(std::env::var_os("SHELL").unwrap_or_else(|| "/bin/sh".into()));
+    } else {
+        cmd.args(&command);
+    }
+    let status = cmd.status().map_err(|source| Error::Io { action: "running", path: PathBuf::from("nsenter"), source })?;
+    Ok(ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8))
 }
 
 /// Mount points at or below `dir` (from /proc/self/mountinfo), which delete must not cross.

@@ -61,9 +61,13 @@ impl Server {
         // A restart keeps the port, as a real apiserver would, so the `kubernetes` Service and
         // Endpoints stay as they were.
         let port = self.url.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0).to_string();
+        // Tests never reach a registry on the internet: offline unless a test brings its own
+        // registries file (a loopback registry).
+        let offline: &[&str] = if self.extra_args.iter().any(|a| a == "--registries") { &[] } else { &["--offline"] };
         let child = Command::new(binary())
             .args(["server", "--api-port", port.as_str(), "--data-dir"])
             .arg(self.dir.path())
+            .args(offline)
             .args(&self.extra_args)
             .env("MINIKUBE_RS_LOG", "info")
             .stdin(Stdio::null())
@@ -197,9 +201,22 @@ impl Server {
     }
 }
 
+impl Server {
+    /// `minikube-rs delete` of the profile: containers, mounts, cgroups, network namespace.
+    pub fn delete(&mut self) {
+        self.stop();
+        let out = Command::new(binary()).args(["delete", "--data-dir"]).arg(self.dir.path()).output();
+        if let Ok(out) = out {
+            if !out.status.success() {
+                eprintln!("minikube-rs delete: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            }
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
-        self.stop();
+        self.delete();
     }
 }
 
