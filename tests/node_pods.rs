@@ -157,7 +157,7 @@ fn deployment_pods_get_distinct_ips_and_answer_each_other() {
     uniq.dedup();
     assert_eq!(uniq.len(), 3, "{ips:?}");
     // A client pod fetches a page from each of them.
-    let script = ips.iter().map(|ip| format!("wget -q -T 5 -O - http://{ip}:8080/hostname")).collect::<Vec<_>>().join(" && ");
+    let script = ips.iter().map(|ip| format!("timeout 5 wget -q -O - http://{ip}:8080/hostname")).collect::<Vec<_>>().join(" && ");
     s.ok(&["run", "client", "--image=busybox", "--restart=Never", "--", "sh", "-c", &script]);
     eventually("client finished", || {
         let p = phase(&s, "client");
