@@ -29,7 +29,8 @@ fn pods_take_their_priority_from_their_class_and_claims_get_the_default_storage_
 
     let claim = |name: &str| format!("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: {name}}}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {{requests: {{storage: 1Gi}}}}\n");
     s.ok_stdin(&["create", "-f", "-"], &claim("c1"));
-    assert_eq!(s.ok(&["get", "pvc", "c1", "-o", "jsonpath={.spec.storageClassName}"]), "");
+    // The built-in default class (k3s's local-path).
+    assert_eq!(s.ok(&["get", "pvc", "c1", "-o", "jsonpath={.spec.storageClassName}"]), "local-path");
     s.ok_stdin(&["create", "-f", "-"], "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: fast\n  annotations: {storageclass.kubernetes.io/is-default-class: \"true\"}\nprovisioner: example.com/fast\n");
     s.ok_stdin(&["create", "-f", "-"], &claim("c2"));
     assert_eq!(s.ok(&["get", "pvc", "c2", "-o", "jsonpath={.spec.storageClassName}"]), "fast");

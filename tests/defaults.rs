@@ -89,6 +89,10 @@ fn comparable(mut obj: Value) -> Value {
         }
     }
     without_controller_status(&mut obj);
+    // The scheduler binds pods to the node whenever it gets to them.
+    if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.remove("nodeName");
+    }
     if uid.is_empty() {
         return obj;
     }

@@ -363,6 +363,9 @@ impl EndpointPull<'_> {
             user_agent: concat!("minikube-rs/", env!("CARGO_PKG_VERSION")),
             ..ClientConfig::default()
         };
+        // reqwest is built without a crypto provider of its own: rustls uses the process's,
+        // ring, as the API server does (one provider, no aws-lc-rs in the build).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Client::try_from(config).map_err(|e| self.registry_error(error_chain(&e)))
     }
 
