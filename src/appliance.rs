@@ -145,6 +145,8 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Runni
             config.node_name.clone(),
             storage,
         )));
+        let logs = crate::node::agent::logs::NodeLogs::new(&config.node_name, &parts.profile, parts.runtime.clone());
+        api::streams::register_pod_logs(&state, std::sync::Arc::new(logs));
         let pull = crate::node::agent::PullConfig { offline: config.offline, registries: config.registries.clone() };
         tasks.push(tokio::spawn(crate::node::agent::run(node_ctx, config.node_name.clone(), parts, pull)));
     }

@@ -576,7 +576,15 @@ async fn subresource(
                 .await?;
             Ok(object_response(200, def, updated, accept, q, pretty))
         }
-        ("log", _) | ("exec", _) | ("attach", _) | ("portforward", _) => {
+        ("log", _) => {
+            let opts = super::streams::LogOptions::parse(q, name, jiff::Timestamp::now())?;
+            let pod = reg.get(def, ns, name).await?;
+            match super::streams::serve_log(state, &pod, opts)? {
+                Some(resp) => Ok(resp),
+                None => Err(pod_not_running(&pod, sub, q)),
+            }
+        }
+        ("exec", _) | ("attach", _) | ("portforward", _) => {
             let pod = reg.get(def, ns, name).await?;
             Err(pod_not_running(&pod, sub, q))
         }

@@ -9,6 +9,7 @@ pub mod negotiate;
 pub mod protobuf;
 pub mod openapi;
 pub mod request;
+pub mod streams;
 pub mod table;
 pub mod tls;
 pub mod watch;
@@ -57,6 +58,8 @@ pub struct ApiState {
     /// host:port clients should use (for /api's serverAddressByClientCIDRs).
     pub server_address: String,
     pub shutdown: CancellationToken,
+    /// The node that serves `pods/log` (registered by the appliance when a real node runs).
+    pub pod_logs: std::sync::OnceLock<Arc<dyn streams::PodLogs>>,
 }
 
 impl ApiState {
@@ -67,6 +70,7 @@ impl ApiState {
             ready: AtomicBool::new(false),
             server_address,
             shutdown,
+            pod_logs: std::sync::OnceLock::new(),
         })
     }
 }

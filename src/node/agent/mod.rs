@@ -13,6 +13,7 @@
 
 pub mod env;
 pub mod etc_files;
+pub mod logs;
 pub mod pulls;
 pub mod probes;
 mod spec;
