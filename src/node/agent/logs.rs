@@ -76,7 +76,12 @@ impl PodLogs for NodeLogs {
         let runtime = self.runtime.clone();
         let follow = opts.follow;
         let span = tracing::debug_span!("container_logs", path = %path.display(), container = %chosen.id, follow);
-        tokio::spawn(tracing::Instrument::instrument(stream(reader, tx, follow, runtime, chosen.id), span));
+        let id = chosen.id;
+        let alive = move || {
+            let (runtime, id) = (runtime.clone(), id.clone());
+            async move { running(&runtime, &id).await }
+        };
+        tokio::spawn(tracing::Instrument::instrument(stream(reader, tx, follow, alive), span));
         Ok(rx)
     }
 }
@@ -377,7 +382,11 @@ async fn running(runtime: &Runtime, id: &str) -> bool {
 }
 
 /// Streams the log to `tx`: to the end, or following until the container exits.
-async fn stream(mut reader: Reader, tx: mpsc::Sender<Bytes>, follow: bool, runtime: Runtime, id: String) {
+async fn stream<F, Fut>(mut reader: Reader, tx: mpsc::Sender<Bytes>, follow: bool, mut alive: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let mut out = Vec::new();
     loop {
         let step = match reader.step(&mut out) {
@@ -414,7 +423,7 @@ async fn stream(mut reader: Reader, tx: mpsc::Sender<Bytes>, follow: bool, runti
                     }
                     continue;
                 }
-                if !running(&runtime, &id).await {
+                if !alive().await {
                     // The monitor writes the last lines before the exit record: one more pass
                     // gets everything.
                     let done = reader.drain(&mut out).unwrap_or(true);
@@ -566,6 +575,42 @@ mod tests {
         std::fs::write(base.join("2.log"), "").expect("write");
         assert_eq!(attempt_path(&dir, &pod, "c", &chosen), base.join("2.log"));
         assert_eq!(attempt_path(&dir, &pod, "c", &Chosen { current: true, ..chosen }), base.join("3.log"));
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[tokio::test]
+    async fn following_ends_when_the_container_exits_or_the_client_leaves() {
+        let dir = temp_dir();
+        let path = dir.join("0.log");
+        std::fs::write(&path, "2025-01-01T00:00:01Z stdout F a\n").expect("write");
+        let opts = LogOptions { follow: true, ..Default::default() };
+        let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let r = running.clone();
+        let alive = move || {
+            let r = r.clone();
+            async move { r.load(std::sync::atomic::Ordering::SeqCst) }
+        };
+        let (tx, mut rx) = mpsc::channel(4);
+        let task = tokio::spawn(stream(Reader::open(&path, &opts).expect("open"), tx, true, alive.clone()));
+        assert_eq!(rx.recv().await.expect("first"), Bytes::from_static(b"a\n"));
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).expect("append");
+        f.write_all(b"2025-01-01T00:00:02Z stdout F b\n").expect("write");
+        assert_eq!(rx.recv().await.expect("second"), Bytes::from_static(b"b\n"));
+        // The last line is written just before the exit is seen: it still arrives.
+        f.write_all(b"2025-01-01T00:00:03Z stdout F c\n").expect("write");
+        running.store(false, std::sync::atomic::Ordering::SeqCst);
+        let mut rest = Vec::new();
+        while let Some(b) = rx.recv().await {
+            rest.extend_from_slice(&b);
+        }
+        assert_eq!(rest, b"c\n");
+        tokio::time::timeout(Duration::from_secs(5), task).await.expect("ended").expect("join");
+
+        running.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (tx, rx) = mpsc::channel(4);
+        let task = tokio::spawn(stream(Reader::open(&path, &opts).expect("open"), tx, true, alive));
+        drop(rx);
+        tokio::time::timeout(Duration::from_secs(5), task).await.expect("a follower without a client ends").expect("join");
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 
