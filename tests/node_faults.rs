@@ -137,9 +137,18 @@ metadata: {name: never}
 spec:
   containers:
   - {name: app, image: "nothere:1", imagePullPolicy: Never}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: bad}
+spec:
+  containers:
+  - {name: app, image: "Bad:Name"}
 "#,
     );
-    s.ok(&["run", "bad", "--image=Bad:Name"]);
+    // kubectl run checks the name itself; the API server accepts it and the kubelet says no.
+    let err = s.fails(&["run", "bad2", "--image=Bad:Name"]);
+    assert!(err.contains("Invalid image name \"Bad:Name\": invalid reference format"), "{err}");
 
     // ErrImagePull first, then ImagePullBackOff, as `kubectl get pods` shows them.
     let mut seen = Vec::new();
@@ -165,12 +174,14 @@ spec:
     wait_status(&s, "never", "ErrImageNeverPull", Duration::from_secs(30));
     let msg = wait_event(&s, "never", "ErrImageNeverPull", "");
     assert_eq!(msg, "Container image \"nothere:1\" is not present with pull policy of Never");
+    wait_event(&s, "never", "Failed", "Error: ErrImageNeverPull");
     let w = &pod(&s, "never")["status"]["containerStatuses"][0]["state"]["waiting"];
     assert_eq!(w["message"], "Container image \"nothere:1\" is not present with pull policy of Never");
 
     wait_status(&s, "bad", "InvalidImageName", Duration::from_secs(30));
     let msg = wait_event(&s, "bad", "InspectFailed", "");
     assert!(msg.starts_with("Failed to apply default image tag \"Bad:Name\": couldn't parse image name \"Bad:Name\""), "{msg}");
+    wait_event(&s, "bad", "Failed", "Error: InvalidImageName");
     let describe = s.ok(&["describe", "pod", "bad"]);
     assert!(describe.contains("Reason:       InvalidImageName"), "{describe}");
 
@@ -204,7 +215,7 @@ fn command_not_found_is_a_start_error_then_crash_loop() {
     assert!(msg.contains("/no/such/binary") && msg.contains("no such file or directory"), "runc's message: {msg}");
     // kubectl shows the start failure, then the back-off.
     wait_status(&s, "nocmd", "CrashLoopBackOff", Duration::from_secs(30));
-    assert!(seen.iter().all(|x| ["ContainerCreating", "StartError", "RunContainerError", "CrashLoopBackOff"].contains(&x.as_str())), "{seen:?}");
+    assert!(seen.iter().all(|x| ["Pending", "ContainerCreating", "StartError", "RunContainerError", "CrashLoopBackOff"].contains(&x.as_str())), "{seen:?}");
     let m = wait_event(&s, "nocmd", "Failed", "Error: ");
     assert!(m.contains("/no/such/binary"), "{m}");
     wait_event(&s, "nocmd", "BackOff", "Back-off restarting failed container nocmd in pod nocmd_default(");
@@ -290,7 +301,7 @@ kind: Pod
 metadata: {name: vol}
 spec:
   containers:
-  - {name: app, image: busybox, command: ["sh", "-c", "cat /cfg/key; sleep 3600"], volumeMounts: [{name: cfg, mountPath: /cfg}]}
+  - {name: app, image: busybox, command: ["sh", "-c", "cat /cfg/key; echo; sleep 3600"], volumeMounts: [{name: cfg, mountPath: /cfg}]}
   volumes:
   - {name: cfg, configMap: {name: later}}
 "#,
@@ -375,6 +386,7 @@ apiVersion: v1
 kind: Pod
 metadata: {name: live}
 spec:
+  terminationGracePeriodSeconds: 1
   containers:
   - name: app
     image: busybox
@@ -393,8 +405,8 @@ spec:
         let cs = pod(&s, "live")["status"]["containerStatuses"][0].clone();
         (cs["restartCount"].as_i64().unwrap_or(0) >= 1).then_some(cs)
     });
-    // sleep dies of the SIGTERM: 143.
-    assert_eq!(cs["lastState"]["terminated"]["exitCode"], 143, "{cs:#}");
+    // sleep as pid 1 ignores SIGTERM (no handler): killed at the end of the grace period.
+    assert_eq!(cs["lastState"]["terminated"]["exitCode"], 137, "{cs:#}");
 }
 
 #[test]
