@@ -27,6 +27,23 @@ pub struct Backoff {
     pub message: String,
 }
 
+/// How long ErrImagePull stays the waiting reason before it turns into ImagePullBackOff.
+pub const ERR_IMAGE_PULL_SHOWN: Duration = Duration::from_secs(2);
+
+impl Backoff {
+    /// When the pull that started this back-off failed.
+    pub fn failed_at(&self) -> Instant {
+        self.until.checked_sub(self.delay).unwrap_or(self.until)
+    }
+
+    /// When the agent is to look at the image again: when ErrImagePull turns into
+    /// ImagePullBackOff, then at the end of the back-off.
+    pub fn next_look(&self) -> Instant {
+        let shown = self.failed_at() + ERR_IMAGE_PULL_SHOWN;
+        if Instant::now() < shown { shown } else { self.until }
+    }
+}
+
 pub const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
@@ -57,6 +74,7 @@ pub async fn ensure(agent: &Agent, pod: &Pod, c: &Container, backoff: &mut Optio
         Err(e) => {
             let msg = format!("Failed to apply default image tag {image:?}: {e}");
             events.record_field(pod, &field, crate::controllers::events::EventType::Warning, "InspectFailed", msg.clone());
+            events.record_field(pod, &field, crate::controllers::events::EventType::Warning, "Failed", "Error: InvalidImageName");
             return Err(("InvalidImageName".into(), msg));
         }
     };
@@ -71,6 +89,7 @@ pub async fn ensure(agent: &Agent, pod: &Pod, c: &Container, backoff: &mut Optio
         ("Never", None) => {
             let msg = format!("Container image {image:?} is not present with pull policy of Never");
             events.record_field(pod, &field, crate::controllers::events::EventType::Warning, "ErrImageNeverPull", msg.clone());
+            events.record_field(pod, &field, crate::controllers::events::EventType::Warning, "Failed", "Error: ErrImageNeverPull");
             return Err(("ErrImageNeverPull".into(), msg));
         }
         (_, Some(img)) if agent.pull.offline => {
@@ -79,7 +98,14 @@ pub async fn ensure(agent: &Agent, pod: &Pod, c: &Container, backoff: &mut Optio
         _ => {}
     }
     if let Some(b) = backoff.as_ref() {
+        if Instant::now() < b.failed_at() + ERR_IMAGE_PULL_SHOWN {
+            // The kubelet's next sync comes seconds after a failed pull; until then the
+            // waiting reason stays ErrImagePull (a status write of ours wakes us at once).
+            return Err(("ErrImagePull".into(), b.message.clone()));
+        }
         if Instant::now() < b.until {
+            events.record_field(pod, &field, crate::controllers::events::EventType::Normal, "BackOff", format!("Back-off pulling image {image:?}"));
+            events.record_field(pod, &field, crate::controllers::events::EventType::Warning, "Failed", "Error: ImagePullBackOff");
             return Err(("ImagePullBackOff".into(), format!("Back-off pulling image {image:?}: ErrImagePull: {}", b.message)));
         }
     }

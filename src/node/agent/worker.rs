@@ -674,7 +674,7 @@ impl PodRuntime {
         if let Err((reason, message)) = self.start_container(agent, pod, c, init).await {
             if reason == "ImagePullBackOff" || reason == "ErrImagePull" {
                 if let Some(Some(b)) = self.pull_backoff.get(&c.name) {
-                    soonest(b.until);
+                    soonest(b.next_look());
                 }
             } else {
                 soonest(Instant::now() + Duration::from_secs(10));
