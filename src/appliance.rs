@@ -147,7 +147,11 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Runni
         )));
         let logs = crate::node::agent::logs::NodeLogs::new(&config.node_name, &parts.profile, parts.runtime.clone());
         api::streams::register_pod_logs(&state, std::sync::Arc::new(logs));
-        let pull = crate::node::agent::PullConfig { offline: config.offline, registries: config.registries.clone() };
+        let pull = crate::node::agent::PullConfig {
+            offline: config.offline,
+            registries: config.registries.clone(),
+            disable_default_endpoint: config.disable_default_registry_endpoint,
+        };
         tasks.push(tokio::spawn(crate::node::agent::run(node_ctx, config.node_name.clone(), parts, pull)));
     }
     state.ready.store(true, Ordering::Release);

@@ -31,6 +31,7 @@ pub const ENV_NODE_NAME: &str = "MINIKUBE_RS_NODE_NAME";
 pub const ENV_RUNTIME: &str = "MINIKUBE_RS_RUNTIME";
 pub const ENV_OFFLINE: &str = "MINIKUBE_RS_OFFLINE";
 pub const ENV_REGISTRIES: &str = "MINIKUBE_RS_REGISTRIES";
+pub const ENV_DISABLE_DEFAULT_ENDPOINT: &str = "MINIKUBE_RS_DISABLE_DEFAULT_REGISTRY_ENDPOINT";
 /// k3s's registries.yaml, at minikube-rs's place.
 pub const DEFAULT_REGISTRIES_FILE: &str = "/etc/minikube-rs/registries.yaml";
 /// The OCI runtime binary used when none is named.
@@ -104,6 +105,10 @@ pub struct ServerArgs {
     /// Registry mirrors and credentials in k3s's registries.yaml format (default /etc/minikube-rs/registries.yaml; env MINIKUBE_RS_REGISTRIES)
     #[arg(long, value_name = "FILE")]
     pub registries: Option<PathBuf>,
+    /// Pull images of mirrored registries from their mirrors only, never from the registry
+    /// itself (k3s's flag; env MINIKUBE_RS_DISABLE_DEFAULT_REGISTRY_ENDPOINT=true)
+    #[arg(long)]
+    pub disable_default_registry_endpoint: bool,
 }
 
 /// The YAML configuration file: the same settings as the flags, by their flag names.
@@ -120,6 +125,7 @@ pub struct FileConfig {
     pub runtime: Option<String>,
     pub offline: Option<bool>,
     pub registries: Option<PathBuf>,
+    pub disable_default_registry_endpoint: Option<bool>,
 }
 
 impl FileConfig {
@@ -163,6 +169,8 @@ pub struct Config {
     pub offline: bool,
     /// The registries.yaml file (it need not exist).
     pub registries: PathBuf,
+    /// Mirrored registries are pulled from their mirrors only.
+    pub disable_default_registry_endpoint: bool,
 }
 
 impl Default for Config {
@@ -180,6 +188,7 @@ impl Default for Config {
             runtime: DEFAULT_RUNTIME.to_string(),
             offline: false,
             registries: PathBuf::from(DEFAULT_REGISTRIES_FILE),
+            disable_default_registry_endpoint: false,
         }
     }
 }
@@ -316,23 +325,22 @@ impl Config {
             .or_else(|| env(ENV_RUNTIME))
             .or(file.runtime)
             .unwrap_or_else(|| DEFAULT_RUNTIME.to_string());
-        let offline = if args.offline {
-            true
-        } else if let Some(var) = env(ENV_OFFLINE) {
-            match var.trim() {
-                "1" | "true" | "yes" => true,
-                "0" | "false" | "no" => false,
-                _ => {
-                    return Err(Error::Env {
-                        var: ENV_OFFLINE,
-                        value: var.clone(),
-                        reason: "expected true or false".into(),
-                    })
-                }
+        let switch = |flag: bool, var: &'static str, file: Option<bool>| -> Result<bool, Error> {
+            if flag {
+                return Ok(true);
             }
-        } else {
-            file.offline.unwrap_or(false)
+            match env(var) {
+                Some(v) => match v.trim() {
+                    "1" | "true" | "yes" => Ok(true),
+                    "0" | "false" | "no" => Ok(false),
+                    _ => Err(Error::Env { var, value: v.clone(), reason: "expected true or false".into() }),
+                },
+                None => Ok(file.unwrap_or(false)),
+            }
         };
+        let offline = switch(args.offline, ENV_OFFLINE, file.offline)?;
+        let disable_default_registry_endpoint =
+            switch(args.disable_default_registry_endpoint, ENV_DISABLE_DEFAULT_ENDPOINT, file.disable_default_registry_endpoint)?;
         let registries = args
             .registries
             .clone()
@@ -353,6 +361,7 @@ impl Config {
             runtime,
             offline,
             registries,
+            disable_default_registry_endpoint,
         })
     }
 

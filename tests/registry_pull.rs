@@ -316,6 +316,7 @@ async fn https_registry_with_custom_ca() {
 
     // Push over https trusting the CA.
     let image = TestImage::new("amd64");
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = Client::new(ClientConfig {
         extra_root_certificates: vec![oci_client::client::Certificate {
             encoding: oci_client::client::CertificateEncoding::Pem,

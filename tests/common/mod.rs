@@ -63,7 +63,10 @@ impl Server {
         let port = self.url.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0).to_string();
         // Tests never reach a registry on the internet: offline unless a test brings its own
         // registries file (a loopback registry).
-        let offline: &[&str] = if self.extra_args.iter().any(|a| a == "--registries") { &[] } else { &["--offline"] };
+        // With a registries file, mirrored registries are reached through their (loopback)
+        // mirrors only: never a fallback to the registry's own host.
+        let offline: &[&str] =
+            if self.extra_args.iter().any(|a| a == "--registries") { &["--disable-default-registry-endpoint"] } else { &["--offline"] };
         let child = Command::new(binary())
             .args(["server", "--api-port", port.as_str(), "--data-dir"])
             .arg(self.dir.path())

@@ -194,6 +194,8 @@ pub struct Pusher {
 
 impl Pusher {
     pub fn new(host: &str, auth: RegistryAuth) -> Pusher {
+        // reqwest is built without a crypto provider: the process's (ring) is used.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = Client::new(ClientConfig { protocol: ClientProtocol::Http, ..ClientConfig::default() });
         Pusher { client, auth, host: host.to_string() }
     }

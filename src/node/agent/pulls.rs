@@ -14,6 +14,8 @@ use crate::node::images::{Image, ImageStore};
 pub struct PullConfig {
     pub offline: bool,
     pub registries: std::path::PathBuf,
+    /// Mirrored registries are pulled from their mirrors only.
+    pub disable_default_endpoint: bool,
 }
 
 /// Why a container has no image yet: (waiting reason, message).
@@ -142,7 +144,7 @@ pub async fn pull(agent: &Agent, name: &str) -> Result<Image, String> {
         return Err("the node is offline (--offline): no registry is contacted".into());
     }
     let registries = crate::node::images::registries::Registries::load(&agent.pull.registries).map_err(|e| e.to_string())?;
-    let opts = PullOptions { offline: false, registries, ..Default::default() };
+    let opts = PullOptions { offline: false, registries, disable_default_endpoint: agent.pull.disable_default_endpoint, ..Default::default() };
     let tmp = agent.profile.data_dir.join("tmp").join(format!("pull-{}", uuid::Uuid::new_v4().simple()));
     let store = agent.images.clone();
     let (reference, dir) = (name.to_string(), tmp.clone());

@@ -661,7 +661,7 @@ pub async fn pull_cli_with(
         offline: config.offline,
         registries: Registries::load(&config.registries)?,
         platform: host_platform(),
-        disable_default_endpoint: false,
+        disable_default_endpoint: config.disable_default_registry_endpoint,
     };
     let tmp = config.data_dir.join("tmp").join(format!("pull-{}", uuid::Uuid::new_v4().simple()));
     let bar = ProgressDisplay::new(std::io::stderr().is_terminal());
