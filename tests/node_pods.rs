@@ -265,4 +265,30 @@ spec:
     let cs = &p["status"]["containerStatuses"][0];
     assert_eq!(cs["containerID"].as_str().unwrap(), id, "the container was replaced: {cs:#}");
     assert_eq!(cs["restartCount"], 0);
+
+    // SIGTERM (minikube-rs stop) leaves it running too.
+    s.stop();
+    s.spawn();
+    std::thread::sleep(Duration::from_secs(2));
+    let p = wait_running(&s, "slow");
+    let cs = &p["status"]["containerStatuses"][0];
+    assert_eq!(cs["containerID"].as_str().unwrap(), id, "the container was replaced after SIGTERM: {cs:#}");
+    assert_eq!(cs["restartCount"], 0);
+}
+
+#[test]
+fn a_missing_runtime_is_named_at_start() {
+    if !root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::binary())
+        .args(["server", "--api-port", "0", "--offline", "--runtime", "no-such-runc", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("apt-get install no-such-runc"), "{err}");
+    let _ = std::process::Command::new(common::binary()).args(["delete", "--data-dir"]).arg(dir.path()).output();
 }
