@@ -4,44 +4,14 @@
 
 mod common;
 
-use common::{json, rows, Server};
+use common::{json, pod, root, rows, wait, wait_running, Server};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root && std::env::var("CI").is_err() {
-        eprintln!("skipping: the node agent needs root");
-    }
-    root || std::env::var("CI").is_ok()
-}
-
-fn pod(s: &Server, name: &str) -> serde_json::Value {
-    json(s, &["get", "pod", name])
-}
 
 /// The STATUS column of `kubectl get pod NAME`.
 fn status_column(s: &Server, name: &str) -> String {
     let out = s.ok(&["get", "pod", name, "--no-headers"]);
     rows(&out).first().and_then(|r| r.get(2).cloned()).unwrap_or_default()
-}
-
-fn tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(60)..].join("\n")
-}
-
-/// Polls `f` until it returns Some, for up to `limit`; the failure shows the server log.
-fn wait<T>(s: &Server, what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(t) = f() {
-            return t;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}; log:\n{}", tail(&s.log()));
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// Waits until the STATUS column shows `want`.
@@ -51,14 +21,6 @@ fn wait_status(s: &Server, name: &str, want: &str, limit: Duration) {
         last = status_column(s, name);
         (last == want).then_some(())
     });
-}
-
-fn wait_running(s: &Server, name: &str) -> serde_json::Value {
-    wait(s, &format!("pod {name} Running and Ready"), Duration::from_secs(60), || {
-        let p = pod(s, name);
-        let ready = p["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "Ready" && c["status"] == "True");
-        (p["status"]["phase"] == "Running" && ready).then_some(p)
-    })
 }
 
 /// The pod's events as (type, reason, message).

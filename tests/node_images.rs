@@ -8,42 +8,10 @@ mod common;
 #[path = "common/registry.rs"]
 mod registry;
 
-use common::{json, Server};
+use common::{json, root, wait, wait_running, Server};
 use oci_client::secrets::RegistryAuth;
 use registry::{Pusher, Registry, TestImage, TokenIssuer, ISSUER, PASSWORD, SERVICE, USER};
-use std::time::{Duration, Instant};
-
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root && std::env::var("CI").is_err() {
-        eprintln!("skipping: the node agent needs root");
-    }
-    root || std::env::var("CI").is_ok()
-}
-
-fn tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(60)..].join("\n")
-}
-
-fn wait<T>(s: &Server, what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(t) = f() {
-            return t;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}; log:\n{}", tail(&s.log()));
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn wait_running(s: &Server, name: &str) -> serde_json::Value {
-    wait(s, &format!("pod {name} Running"), Duration::from_secs(60), || {
-        let p = json(s, &["get", "pod", name]);
-        (p["status"]["phase"] == "Running" && p["status"]["containerStatuses"][0]["ready"] == true).then_some(p)
-    })
-}
+use std::time::Duration;
 
 fn events(s: &Server, name: &str) -> Vec<(String, String)> {
     let list = json(s, &["get", "events", "--field-selector", &format!("involvedObject.name={name}")]);

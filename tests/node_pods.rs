@@ -3,42 +3,11 @@
 
 mod common;
 
-use common::{eventually, json, Server};
+use common::{eventually, json, pod, root, wait, wait_running, Server};
 use std::time::{Duration, Instant};
-
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root && std::env::var("CI").is_err() {
-        eprintln!("skipping: the node agent needs root");
-    }
-    root || std::env::var("CI").is_ok()
-}
-
-fn pod(s: &Server, name: &str) -> serde_json::Value {
-    json(s, &["get", "pod", name])
-}
 
 fn phase(s: &Server, name: &str) -> String {
     pod(s, name)["status"]["phase"].as_str().unwrap_or("").to_string()
-}
-
-fn wait_running(s: &Server, name: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let p = pod(s, name);
-        let ready = p["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "Ready" && c["status"] == "True");
-        if p["status"]["phase"] == "Running" && ready {
-            return p;
-        }
-        assert!(Instant::now() < deadline, "pod {name} not Running/Ready: {:#}\nlog:\n{}", p["status"], tail(&s.log()));
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(60)..].join("\n")
 }
 
 /// The pod's cgroup directory in the memory hierarchy (v1) or the unified tree (v2).
@@ -189,7 +158,7 @@ spec:
     );
     let started = Instant::now();
     // The first restart is at once, then 10 s, then 20 s: the waiting message says so.
-    let msg = eventually_long(&s, "CrashLoopBackOff with back-off 20s", Duration::from_secs(60), || {
+    let msg = wait(&s, "CrashLoopBackOff with back-off 20s", Duration::from_secs(60), || {
         let p = pod(&s, "crash");
         let cs = &p["status"]["containerStatuses"][0];
         let m = cs["state"]["waiting"]["message"].as_str().unwrap_or("").to_string();
@@ -202,7 +171,7 @@ spec:
     assert!(msg.1["restartCount"].as_i64().unwrap() >= 2);
     let get = s.ok(&["get", "pod", "crash"]);
     assert!(get.contains("CrashLoopBackOff"), "{get}");
-    let hog = eventually_long(&s, "OOMKilled", Duration::from_secs(60), || {
+    let hog = wait(&s, "OOMKilled", Duration::from_secs(60), || {
         let p = pod(&s, "hog");
         let cs = p["status"]["containerStatuses"][0].clone();
         let oom = cs["lastState"]["terminated"]["reason"] == "OOMKilled" || cs["state"]["terminated"]["reason"] == "OOMKilled";
@@ -210,17 +179,6 @@ spec:
     });
     assert_eq!(hog["lastState"]["terminated"]["exitCode"], 137, "{hog:#}");
     assert!(hog["restartCount"].as_i64().unwrap() >= 1);
-}
-
-fn eventually_long<T>(s: &Server, what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(t) = f() {
-            return t;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}; log:\n{}", tail(&s.log()));
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 #[test]

@@ -4,24 +4,10 @@
 
 mod common;
 
-use common::{eventually, json, Server};
+use common::{eventually, json, root, tail, Server};
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root && std::env::var("CI").is_err() {
-        eprintln!("skipping: the node agent needs root");
-    }
-    root || std::env::var("CI").is_ok()
-}
-
-fn tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(60)..].join("\n")
-}
 
 /// Waits until the pod's containers all run (or, with `any_phase`, until it left Pending).
 fn wait_phase(s: &Server, name: &str, phases: &[&str]) -> serde_json::Value {

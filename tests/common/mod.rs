@@ -263,3 +263,49 @@ pub fn kubectls() -> Vec<(String, String)> {
     v.push(("1.32 (/usr/bin)".into(), KUBECTL.into()));
     v
 }
+
+// ---------------------------------------------------------------------------------------
+// Real-node tests
+
+/// Whether tests that need the real node (root: namespaces, cgroups, mounts) can run. Without
+/// root they are skipped with a message, except under CI, where they must run (and fail).
+pub fn root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root && std::env::var("CI").is_err() {
+        eprintln!("skipping: the node agent needs root");
+    }
+    root || std::env::var("CI").is_ok()
+}
+
+/// The last 60 lines of a server log, for failure messages.
+pub fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
+/// Polls `f` until it returns Some, for up to `limit`; a timeout shows the server's log.
+pub fn wait<T>(s: &Server, what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(t) = f() {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}; log:\n{}", tail(&s.log()));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `kubectl get pod NAME -o json`.
+pub fn pod(s: &Server, name: &str) -> serde_json::Value {
+    json(s, &["get", "pod", name])
+}
+
+/// Waits (60 s) until the pod is Running with its Ready condition True.
+pub fn wait_running(s: &Server, name: &str) -> serde_json::Value {
+    wait(s, &format!("pod {name} Running and Ready"), Duration::from_secs(60), || {
+        let p = pod(s, name);
+        let ready = p["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "Ready" && c["status"] == "True");
+        (p["status"]["phase"] == "Running" && ready).then_some(p)
+    })
+}

@@ -683,22 +683,9 @@ impl PodRuntime {
         }
     }
 
-    /// preStop hook, SIGTERM, the grace period, then SIGKILL.
+    /// Stops one container (see `stop`) and records how it ended.
     async fn stop_container(&mut self, agent: &Arc<Agent>, pod: &Pod, c: &Container, id: &str, grace: Duration) {
-        let deadline = Instant::now() + grace;
-        if let (Some(hook), Some(sb)) = (c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()), &self.sandbox) {
-            if !grace.is_zero() {
-                if let Err(msg) = run_hook(agent, id, sb.ip, hook, grace).await {
-                    agent.events().record_field(pod, &field(c, false), EventType::Warning, "FailedPreStopHook", msg);
-                }
-            }
-        }
-        let _ = agent.runtime.signal(id, nix::sys::signal::Signal::SIGTERM).await;
-        let left = deadline.saturating_duration_since(Instant::now());
-        if tokio::time::timeout(left, agent.runtime.wait(id)).await.is_err() {
-            let _ = agent.runtime.signal(id, nix::sys::signal::Signal::SIGKILL).await;
-            let _ = tokio::time::timeout(Duration::from_secs(10), agent.runtime.wait(id)).await;
-        }
+        stop(agent, pod, c, id, self.sandbox.as_ref().map(|s| s.ip), grace).await;
         if let Some(a) = self.attempts.values_mut().find(|a| a.id == id) {
             let state = agent.runtime.state(id).await;
             a.exited = terminated_of(&state, id, a.started_at).or(a.exited.take());
@@ -715,22 +702,7 @@ impl PodRuntime {
             agent.events().record_field(pod, &format!("spec.containers{{{name}}}"), EventType::Normal, "Killing", format!("Stopping container {name}"));
             let c = find_container(pod, name).map(|(c, _)| c.clone()).unwrap_or_default();
             let (agent, pod, id, sb_ip) = (agent.clone(), pod.clone(), id.clone(), self.sandbox.as_ref().map(|s| s.ip));
-            futs.push(async move {
-                let deadline = Instant::now() + grace;
-                if let (Some(hook), Some(ip)) = (c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()), sb_ip) {
-                    if !grace.is_zero() {
-                        if let Err(msg) = run_hook(&agent, &id, ip, hook, grace).await {
-                            agent.events().record_field(&pod, &field(&c, false), EventType::Warning, "FailedPreStopHook", msg);
-                        }
-                    }
-                }
-                let _ = agent.runtime.signal(&id, nix::sys::signal::Signal::SIGTERM).await;
-                let left = deadline.saturating_duration_since(Instant::now());
-                if tokio::time::timeout(left, agent.runtime.wait(&id)).await.is_err() {
-                    let _ = agent.runtime.signal(&id, nix::sys::signal::Signal::SIGKILL).await;
-                    let _ = tokio::time::timeout(Duration::from_secs(10), agent.runtime.wait(&id)).await;
-                }
-            });
+            futs.push(async move { stop(&agent, &pod, &c, &id, sb_ip, grace).await });
         }
         futures::future::join_all(futs).await;
         self.refresh(agent).await;
@@ -882,6 +854,25 @@ fn all_containers(pod: &Pod) -> impl Iterator<Item = (&Container, bool)> {
 
 fn find_container<'a>(pod: &'a Pod, name: &str) -> Option<(&'a Container, bool)> {
     all_containers(pod).find(|(c, _)| c.name == name)
+}
+
+/// The kubelet's container stop: the preStop hook, SIGTERM, what is left of the grace period,
+/// then SIGKILL.
+async fn stop(agent: &Arc<Agent>, pod: &Pod, c: &Container, id: &str, ip: Option<Ipv4Addr>, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    if let (Some(hook), Some(ip)) = (c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()), ip) {
+        if !grace.is_zero() {
+            if let Err(msg) = run_hook(agent, id, ip, hook, grace).await {
+                agent.events().record_field(pod, &field(c, false), EventType::Warning, "FailedPreStopHook", msg);
+            }
+        }
+    }
+    let _ = agent.runtime.signal(id, nix::sys::signal::Signal::SIGTERM).await;
+    let left = deadline.saturating_duration_since(Instant::now());
+    if tokio::time::timeout(left, agent.runtime.wait(id)).await.is_err() {
+        let _ = agent.runtime.signal(id, nix::sys::signal::Signal::SIGKILL).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), agent.runtime.wait(id)).await;
+    }
 }
 
 /// Runs a lifecycle hook (exec or httpGet); Err carries the kubelet's event message.
