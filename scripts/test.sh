@@ -8,8 +8,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # Packages the integration tests use: curl/jq to poke the API, iproute2/iptables for the node
 # network, runc and busybox for containers, python3 for helper scripts, docker-registry and
-# apache2-utils (htpasswd) for the registry pull tests.
-packages=(curl jq iproute2 iptables runc busybox-static python3 docker-registry apache2-utils)
+# apache2-utils (htpasswd) for the registry pull tests; gcc and libc6-dev (libc.a) build the
+# static pause and web server binaries of the built-in images (build.rs).
+packages=(curl jq iproute2 iptables runc busybox-static python3 docker-registry apache2-utils gcc libc6-dev)
 
 missing=()
 for pkg in "${packages[@]}"; do
