@@ -6,37 +6,15 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-# Packages the integration tests use: curl/jq to poke the API, iproute2/iptables for the node
-# network, runc and busybox for containers, python3 for helper scripts, docker-registry and
-# apache2-utils (htpasswd) for the registry pull tests; gcc and libc6-dev (libc.a) build the
-# static pause and web server binaries of the built-in images (build.rs).
-packages=(curl jq iproute2 iptables runc busybox-static python3 docker-registry apache2-utils gcc libc6-dev)
-
-missing=()
-for pkg in "${packages[@]}"; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-done
-# kubectl: keep the one the machine has; fall back to Debian's kubernetes-client.
+# Packages the integration tests use: what the node needs (scripts/packages.sh), curl/jq to
+# poke the API, python3 for helper scripts, docker-registry and apache2-utils (htpasswd) for
+# the registry pull tests; kubectl: the machine's, else Debian's kubernetes-client.
+source scripts/packages.sh
+packages=("${NODE_PACKAGES[@]}" curl jq python3 docker-registry apache2-utils)
 if [[ ! -x /usr/bin/kubectl ]] && ! command -v kubectl >/dev/null 2>&1; then
-    missing+=(kubernetes-client)
+    packages+=(kubernetes-client)
 fi
-
-if ((${#missing[@]})); then
-    step "installing OS packages: ${missing[*]}"
-    sudo=()
-    if ((EUID != 0)); then
-        command -v sudo >/dev/null 2>&1 || {
-            echo "test.sh: need root (or sudo) to install: ${missing[*]}" >&2
-            exit 1
-        }
-        sudo=(sudo)
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -q
-    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
-else
-    step "OS packages present: ${packages[*]} kubectl"
-fi
+install_packages "${packages[@]}"
 
 # The OpenAPI documents are checked with a real validator (PyPI: openapi-spec-validator).
 if ! python3 -c 'import openapi_spec_validator' >/dev/null 2>&1; then
