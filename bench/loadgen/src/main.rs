@@ -1,6 +1,7 @@
 //! Load generator behind bench/api.sh: starts minikube-rs servers to time their start, and
 //! drives a running one over HTTPS with the kubeconfig's admin certificate (creates, GETs,
-//! watch delivery, big lists). Prints one figure per line, with the issue's aim beside it.
+//! watch delivery, big lists, Deployment churn on simulated nodes, pod startup on the real node).
+//! Prints one figure per line, with the issue's aim beside it.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -30,7 +31,8 @@ const USAGE: &str = "usage:
   loadgen gets     --kubeconfig PATH [--seconds 3]
   loadgen watch    --kubeconfig PATH [--watchers 100] [--events 200]
   loadgen list     --kubeconfig PATH [--objects 10000] [--runs 5]
-  loadgen churn    --kubeconfig PATH --pid PID [--nodes 100] [--deployments 100] [--replicas 100] [--label TEXT]";
+  loadgen churn    --kubeconfig PATH --pid PID [--nodes 100] [--deployments 100] [--replicas 100] [--label TEXT]
+  loadgen podstart --kubeconfig PATH --pid PID --data-dir DIR [--pods 50] [--image busybox] [--timeout-secs 120] [--results FILE]";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -52,6 +54,7 @@ fn main() {
             "watch" => watch(&opts).await,
             "list" => list(&opts).await,
             "churn" => churn(&opts).await,
+            "podstart" => podstart(&opts).await,
             _ => Err(format!("unknown command {cmd:?}\n{USAGE}").into()),
         }
     });
@@ -947,4 +950,537 @@ async fn churn(o: &Opts) -> Result<()> {
         return Err(format!("only {} of {total} pods Running after {:.0} s", running.len(), timeout.as_secs_f64()).into());
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Pod startup on the real node: create → Running for busybox pods, one after another and all
+// at once, and the agent's memory per running pod (server + per-container monitors).
+
+/// What the pod watch reports about one pod.
+#[derive(Debug)]
+enum PodEvent {
+    Running(String, Instant),
+    Deleted(String, Instant),
+    /// A state the pod will not leave by itself (ErrImagePull, StartError, Failed, ...).
+    Stuck(String, String),
+}
+
+/// Waiting reasons that mean the pod is not on its way to Running.
+const STUCK_REASONS: &[&str] = &[
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+    "StartError",
+    "CrashLoopBackOff",
+];
+
+fn bench_pod(name: &str, image: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": "podstart-bench"}},
+        "spec": {
+            // busybox's sleep as PID 1 ignores SIGTERM: a short grace period keeps the
+            // deletions between the phases short.
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "sleep", "image": image,
+                "imagePullPolicy": "IfNotPresent", "command": ["sleep", "3600"]}]
+        }
+    })
+}
+
+/// Why a pod is stuck, if it is: phase Failed or a container waiting for a reason in
+/// `STUCK_REASONS`.
+fn stuck_reason(pod: &Value) -> Option<String> {
+    if pod["status"]["phase"] == "Failed" {
+        return Some(format!(
+            "phase Failed: {} {}",
+            pod["status"]["reason"].as_str().unwrap_or(""),
+            pod["status"]["message"].as_str().unwrap_or("")
+        ));
+    }
+    let statuses = pod["status"]["containerStatuses"].as_array()?;
+    statuses.iter().find_map(|s| {
+        let waiting = &s["state"]["waiting"];
+        let reason = waiting["reason"].as_str()?;
+        STUCK_REASONS.contains(&reason).then(|| {
+            format!("{reason}: {}", waiting["message"].as_str().unwrap_or(""))
+        })
+    })
+}
+
+/// Reads a pod watch of one namespace and reports each pod's first Running, its deletion and
+/// states it will not leave by itself. Ends when the receiver is gone.
+async fn pod_events(
+    t: Target,
+    ns: String,
+    rv: String,
+    ready: tokio::sync::oneshot::Sender<()>,
+    tx: tokio::sync::mpsc::UnboundedSender<PodEvent>,
+) -> Result<()> {
+    let mut conn = t.connect().await?;
+    conn.ready().await?;
+    let path = format!(
+        "/api/v1/namespaces/{ns}/pods?watch=true&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=3600"
+    );
+    let resp = conn.send_request(t.request("GET", &path, None)).await?;
+    if resp.status() != 200 {
+        return Err(format!("pod watch answered {}", resp.status()).into());
+    }
+    let _ = ready.send(());
+    let mut body = resp.into_body();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut running: std::collections::HashSet<String> = Default::default();
+    let mut stuck: std::collections::HashSet<String> = Default::default();
+    loop {
+        let Some(frame) = body.frame().await else {
+            return Err("the pod watch ended early".into());
+        };
+        let Ok(data) = frame?.into_data() else { continue };
+        let now = Instant::now();
+        buf.extend_from_slice(&data);
+        while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=nl).collect();
+            let ev: Value = serde_json::from_slice(&line)?;
+            let pod = &ev["object"];
+            let name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
+            let sent = match ev["type"].as_str() {
+                Some("DELETED") => {
+                    running.remove(&name);
+                    stuck.remove(&name);
+                    tx.send(PodEvent::Deleted(name, now))
+                }
+                Some("ADDED") | Some("MODIFIED") => {
+                    if pod["status"]["phase"] == "Running" && running.insert(name.clone()) {
+                        tx.send(PodEvent::Running(name, now))
+                    } else if let Some(why) = stuck_reason(pod).filter(|_| stuck.insert(name.clone())) {
+                        tx.send(PodEvent::Stuck(name, why))
+                    } else {
+                        Ok(())
+                    }
+                }
+                _ => Ok(()),
+            };
+            if sent.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The pod watch's receiving end, with what arrived for pods nobody waits for yet.
+struct PodWatch {
+    rx: tokio::sync::mpsc::UnboundedReceiver<PodEvent>,
+    running: HashMap<String, Instant>,
+    deleted: HashMap<String, Instant>,
+    stuck: HashMap<String, String>,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl PodWatch {
+    async fn open(t: &Target, ns: &str) -> Result<PodWatch> {
+        let mut c = t.connect().await?;
+        let (code, body) = call(t, &mut c, "GET", &format!("/api/v1/namespaces/{ns}/pods"), None).await?;
+        if code != 200 {
+            return Err(format!("listing pods in {ns}: {code} {}", String::from_utf8_lossy(&body)).into());
+        }
+        let list: Value = serde_json::from_slice(&body)?;
+        let rv = list["metadata"]["resourceVersion"].as_str().unwrap_or("0").to_string();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(pod_events(t.clone(), ns.to_string(), rv, ready_tx, tx));
+        let mut w = PodWatch { rx, running: HashMap::new(), deleted: HashMap::new(), stuck: HashMap::new(), task };
+        if ready_rx.await.is_err() {
+            return Err(w.failure().await);
+        }
+        Ok(w)
+    }
+
+    /// The watch task's error once it has stopped.
+    async fn failure(&mut self) -> Error {
+        match (&mut self.task).await {
+            Ok(Err(e)) => e,
+            Ok(Ok(())) => "the pod watch stopped".into(),
+            Err(e) => format!("the pod watch task: {e}").into(),
+        }
+    }
+
+    /// Takes in one event, or fails when the deadline passes or the watch breaks.
+    async fn next(&mut self, deadline: Instant, waiting_for: &str) -> Result<()> {
+        let ev = tokio::time::timeout_at(deadline.into(), self.rx.recv())
+            .await
+            .map_err(|_| format!("timed out waiting for {waiting_for}"))?;
+        match ev {
+            Some(PodEvent::Running(n, at)) => {
+                self.running.insert(n, at);
+            }
+            Some(PodEvent::Deleted(n, at)) => {
+                self.deleted.insert(n, at);
+            }
+            Some(PodEvent::Stuck(n, why)) => {
+                self.stuck.insert(n, why);
+            }
+            None => return Err(self.failure().await),
+        }
+        Ok(())
+    }
+
+    /// When `name` was first seen Running.
+    async fn running(&mut self, name: &str, deadline: Instant) -> Result<Instant> {
+        loop {
+            if let Some(at) = self.running.get(name) {
+                return Ok(*at);
+            }
+            if let Some(why) = self.stuck.get(name) {
+                return Err(format!("pod {name} will not run: {why}").into());
+            }
+            self.next(deadline, &format!("pod {name} to be Running")).await?;
+        }
+    }
+
+    /// When the last of `names` was seen Running.
+    async fn all_running(&mut self, names: &[String], deadline: Instant) -> Result<Instant> {
+        let mut last = Instant::now();
+        for n in names {
+            last = last.max(self.running(n, deadline).await?);
+        }
+        Ok(last)
+    }
+
+    /// When the last of `names` was deleted.
+    async fn all_deleted(&mut self, names: &[String], deadline: Instant) -> Result<Instant> {
+        let mut last = Instant::now();
+        for n in names {
+            loop {
+                if let Some(at) = self.deleted.get(n) {
+                    last = last.max(*at);
+                    break;
+                }
+                self.next(deadline, &format!("pod {n} to be deleted")).await?;
+            }
+        }
+        Ok(last)
+    }
+
+    /// Forgets what it knows of `names` (before their names are used again).
+    fn forget(&mut self, names: &[String]) {
+        for n in names {
+            self.running.remove(n);
+            self.deleted.remove(n);
+            self.stuck.remove(n);
+        }
+    }
+}
+
+async fn create_pod(t: &Target, conn: &mut Conn, ns: &str, name: &str, image: &str) -> Result<()> {
+    let path = format!("/api/v1/namespaces/{ns}/pods");
+    let (code, body) = call(t, conn, "POST", &path, Some(&bench_pod(name, image))).await?;
+    if code != 201 {
+        return Err(format!("creating pod {name}: {code} {}", String::from_utf8_lossy(&body)).into());
+    }
+    Ok(())
+}
+
+/// Deletes `names` (one connection, requests back to back) and waits for their DELETED events.
+async fn delete_pods(t: &Target, w: &mut PodWatch, ns: &str, names: &[String], timeout: Duration) -> Result<Duration> {
+    let mut conn = t.connect().await?;
+    let started = Instant::now();
+    for n in names {
+        let (code, body) = call(t, &mut conn, "DELETE", &format!("/api/v1/namespaces/{ns}/pods/{n}"), None).await?;
+        if code != 200 && code != 202 && code != 404 {
+            return Err(format!("deleting pod {n}: {code} {}", String::from_utf8_lossy(&body)).into());
+        }
+    }
+    let last = w.all_deleted(names, started + timeout).await?;
+    w.forget(names);
+    Ok(last.saturating_duration_since(started))
+}
+
+/// Resident and proportional set size of one process, in KiB (smaps_rollup; PSS 0 if absent).
+fn rss_pss_kib(pid: u32) -> Result<(u64, u64)> {
+    let text = match std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) {
+        Ok(t) => t,
+        Err(_) => return Ok((vm_rss_kib(pid)?, 0)),
+    };
+    let field = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok((field("Rss:"), field("Pss:")))
+}
+
+/// The `minikube-rs monitor` processes of the profile: `--bundle` under `<data-dir>/containers/`.
+fn profile_monitors(data_dir: &Path) -> Vec<u32> {
+    let prefix = data_dir.join("containers");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids = Vec::new();
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.get(1) != Some(&&b"monitor"[..]) {
+            continue;
+        }
+        let bundle = args
+            .iter()
+            .position(|a| *a == b"--bundle")
+            .and_then(|i| args.get(i + 1))
+            .map(|b| PathBuf::from(String::from_utf8_lossy(b).into_owned()));
+        if bundle.is_some_and(|b| b.starts_with(&prefix)) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Memory of the agent's side of the node at one moment.
+#[derive(Clone, Copy, Default)]
+struct AgentMemory {
+    server_rss: u64,
+    server_pss: u64,
+    monitors: usize,
+    monitors_rss: u64,
+    monitors_pss: u64,
+}
+
+impl AgentMemory {
+    fn sample(server: u32, data_dir: &Path) -> Result<AgentMemory> {
+        let (server_rss, server_pss) = rss_pss_kib(server)?;
+        let mut m = AgentMemory { server_rss, server_pss, ..Default::default() };
+        for pid in profile_monitors(data_dir) {
+            // A monitor may exit between the scan and the read.
+            if let Ok((rss, pss)) = rss_pss_kib(pid) {
+                m.monitors += 1;
+                m.monitors_rss += rss;
+                m.monitors_pss += pss;
+            }
+        }
+        Ok(m)
+    }
+    fn total_rss(&self) -> u64 {
+        self.server_rss + self.monitors_rss
+    }
+    fn total_pss(&self) -> u64 {
+        self.server_pss + self.monitors_pss
+    }
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// Waits for a Ready node (the real node registers itself soon after the API is up).
+async fn wait_node_ready(t: &Target, timeout: Duration) -> Result<String> {
+    let mut c = t.connect().await?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (_, body) = call(t, &mut c, "GET", "/api/v1/nodes", None).await?;
+        let list: Value = serde_json::from_slice(&body)?;
+        let ready = list["items"].as_array().and_then(|a| {
+            a.iter().find(|n| {
+                n["status"]["conditions"]
+                    .as_array()
+                    .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+            })
+        });
+        if let Some(node) = ready {
+            return Ok(node["metadata"]["name"].as_str().unwrap_or("").to_string());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no node Ready after {} s", timeout.as_secs()).into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the profile has `want` monitors or fewer (after deletions); returns the count.
+async fn settle_monitors(data_dir: &Path, want: usize, timeout: Duration) -> usize {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let n = profile_monitors(data_dir).len();
+        if n <= want || Instant::now() > deadline {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Appends `key value` lines for the script's summary table.
+struct Results(Option<PathBuf>, Vec<String>);
+
+impl Results {
+    fn put(&mut self, key: &str, value: f64) {
+        self.1.push(format!("{key} {value:.3}"));
+    }
+    fn save(&self) -> Result<()> {
+        let Some(path) = &self.0 else { return Ok(()) };
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        for line in &self.1 {
+            writeln!(f, "{line}")?;
+        }
+        Ok(())
+    }
+}
+
+fn ms_f(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Pod startup latency on the real node, one after another and all at once, and the agent's
+/// memory per running pod.
+async fn podstart(o: &Opts) -> Result<()> {
+    let t = Target::from_kubeconfig(Path::new(o.str("kubeconfig")?))?;
+    let server: u32 = o.str("pid")?.parse().map_err(|_| "--pid is not a number")?;
+    let data_dir = std::fs::canonicalize(o.str("data-dir")?)
+        .map_err(|e| format!("--data-dir {}: {e}", o.0.get("data-dir").cloned().unwrap_or_default()))?;
+    let pods = o.num("pods", 50)? as usize;
+    let image = o.0.get("image").cloned().unwrap_or_else(|| "busybox".to_string());
+    let timeout = Duration::from_secs(o.num("timeout-secs", 120)?);
+    let mut results = Results(o.0.get("results").map(PathBuf::from), Vec::new());
+    if pods == 0 {
+        return Err("--pods must be at least 1".into());
+    }
+    let ns = "bench-pods";
+
+    let node = wait_node_ready(&t, timeout).await?;
+    namespace(&t, ns).await?;
+    let mut w = PodWatch::open(&t, ns).await?;
+    let mut conn = t.connect().await?;
+    println!("{pods} busybox pods (sleep 3600, imagePullPolicy IfNotPresent) on node {node}");
+
+    // The first pod pays for what happens once (image unpacking, pause image, cgroup parents):
+    // timed on its own, then deleted.
+    let warm = vec!["warmup".to_string()];
+    let started = Instant::now();
+    create_pod(&t, &mut conn, ns, &warm[0], &image).await?;
+    let first = w.running(&warm[0], started + timeout).await?.saturating_duration_since(started);
+    figure("  first pod, create to Running (not counted below)", ms(first), "");
+    delete_pods(&t, &mut w, ns, &warm, timeout).await?;
+    settle_monitors(&data_dir, 0, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = AgentMemory::sample(server, &data_dir)?;
+
+    // One after another: each created once the previous one is Running.
+    let names: Vec<String> = (0..pods).map(|i| format!("serial-{i:03}")).collect();
+    let (mut lat, mut acks) = (Vec::new(), Vec::new());
+    for n in &names {
+        let sent = Instant::now();
+        create_pod(&t, &mut conn, ns, n, &image).await?;
+        acks.push(sent.elapsed());
+        let at = w.running(n, sent + timeout).await?;
+        lat.push(at.saturating_duration_since(sent));
+    }
+    lat.sort();
+    acks.sort();
+    println!("{pods} pods one after another (create sent → watch sees phase Running)");
+    figure("  p50", ms(pct(&lat, 0.50)), "< 150 ms");
+    figure("  p99", ms(pct(&lat, 0.99)), "< 400 ms");
+    figure("  max", ms(lat[lat.len() - 1]), "");
+    figure("  create request alone (201), p50", ms(pct(&acks, 0.50)), "");
+    results.put("serial_p50_ms", ms_f(pct(&lat, 0.50)));
+    results.put("serial_p99_ms", ms_f(pct(&lat, 0.99)));
+    results.put("serial_max_ms", ms_f(lat[lat.len() - 1]));
+
+    // Memory with the pods running, against the same with none.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let busy = AgentMemory::sample(server, &data_dir)?;
+    let per_pod = |a: u64, b: u64| a.saturating_sub(b) as f64 / pods as f64;
+    println!("agent memory (server + the profile's monitor processes; runc exits after start)");
+    figure("  server RSS, 0 pods", mib(idle.server_rss), "");
+    figure(&format!("  server RSS, {pods} pods"), mib(busy.server_rss), "");
+    figure(&format!("  monitors: {} processes, RSS total", busy.monitors), mib(busy.monitors_rss), "");
+    figure("  monitors, PSS total", mib(busy.monitors_pss), "");
+    let n_mon = busy.monitors.max(1) as u64;
+    figure("  per monitor, RSS", mib(busy.monitors_rss / n_mon), "");
+    figure("  per monitor, PSS", mib(busy.monitors_pss / n_mon), "");
+    figure(
+        "  agent memory per running pod, RSS",
+        mib(per_pod(busy.total_rss(), idle.total_rss()) as u64),
+        "",
+    );
+    figure(
+        "  agent memory per running pod, PSS",
+        mib(per_pod(busy.total_pss(), idle.total_pss()) as u64),
+        "",
+    );
+    results.put("mem_per_pod_rss_kib", per_pod(busy.total_rss(), idle.total_rss()));
+    results.put("mem_per_pod_pss_kib", per_pod(busy.total_pss(), idle.total_pss()));
+    results.put("monitor_rss_kib", (busy.monitors_rss / n_mon) as f64);
+    results.put("monitor_pss_kib", (busy.monitors_pss / n_mon) as f64);
+    results.put("monitors", busy.monitors as f64);
+    results.put("server_rss_idle_kib", idle.server_rss as f64);
+    results.put("server_rss_busy_kib", busy.server_rss as f64);
+
+    let took = delete_pods(&t, &mut w, ns, &names, timeout).await?;
+    figure(&format!("  delete {pods} pods, until the watch saw all gone"), format!("{:.2} s", took.as_secs_f64()), "");
+    results.put("serial_delete_s", took.as_secs_f64());
+    let left = settle_monitors(&data_dir, 0, Duration::from_secs(30)).await;
+    if left > 0 {
+        figure("  monitors still running 30 s after the deletion", left.to_string(), "0");
+    }
+
+    // All at once: created over several connections, opened beforehand.
+    let names: Vec<String> = (0..pods).map(|i| format!("burst-{i:03}")).collect();
+    let clients = pods.min(16);
+    let mut conns = Vec::new();
+    for _ in 0..clients {
+        conns.push(t.connect().await?);
+    }
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let names_arc = Arc::new(names.clone());
+    let started = Instant::now();
+    let mut creators = Vec::new();
+    for mut c in conns {
+        let (t, next, names, image) = (t.clone(), next.clone(), names_arc.clone(), image.clone());
+        creators.push(tokio::spawn(async move {
+            let mut sent = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(n) = names.get(i) else { return Ok::<_, Error>(sent) };
+                let at = Instant::now();
+                create_pod(&t, &mut c, ns, n, &image).await?;
+                sent.push((n.clone(), at));
+            }
+        }));
+    }
+    let mut sent_at = HashMap::new();
+    for c in creators {
+        sent_at.extend(c.await??);
+    }
+    let all_created = started.elapsed();
+    let last = w.all_running(&names, started + timeout).await?;
+    let all_running = last.saturating_duration_since(started);
+    let mut each: Vec<Duration> = names
+        .iter()
+        .filter_map(|n| Some(w.running.get(n)?.saturating_duration_since(*sent_at.get(n)?)))
+        .collect();
+    each.sort();
+    println!("{pods} pods at once ({clients} connections)");
+    figure("  all created (201s)", ms(all_created), "");
+    figure("  time until all Running", format!("{:.2} s", all_running.as_secs_f64()), "");
+    figure("  pods Running per second", format!("{:.1} /s", pods as f64 / all_running.as_secs_f64().max(1e-3)), "");
+    figure("  per pod create to Running, p50", ms(pct(&each, 0.50)), "");
+    figure("  per pod create to Running, p99", ms(pct(&each, 0.99)), "");
+    results.put("burst_all_running_s", all_running.as_secs_f64());
+    results.put("burst_pods_per_s", pods as f64 / all_running.as_secs_f64().max(1e-3));
+
+    let took = delete_pods(&t, &mut w, ns, &names, timeout).await?;
+    figure(&format!("  delete {pods} pods, until the watch saw all gone"), format!("{:.2} s", took.as_secs_f64()), "");
+    results.put("burst_delete_s", took.as_secs_f64());
+    settle_monitors(&data_dir, 0, Duration::from_secs(30)).await;
+    w.task.abort();
+    results.save()
 }
