@@ -1404,16 +1404,16 @@ async fn podstart(o: &Opts) -> Result<()> {
     figure(&format!("  monitors: {} processes, RSS total", busy.monitors), mib(busy.monitors_rss), "");
     figure("  monitors, PSS total", mib(busy.monitors_pss), "");
     let n_mon = busy.monitors.max(1) as u64;
-    figure("  per monitor, RSS", mib(busy.monitors_rss / n_mon), "");
-    figure("  per monitor, PSS", mib(busy.monitors_pss / n_mon), "");
+    figure("  per monitor, RSS", format!("{:.2} MiB", busy.monitors_rss as f64 / n_mon as f64 / 1024.0), "");
+    figure("  per monitor, PSS", format!("{:.2} MiB", busy.monitors_pss as f64 / n_mon as f64 / 1024.0), "");
     figure(
         "  agent memory per running pod, RSS",
-        mib(per_pod(busy.total_rss(), idle.total_rss()) as u64),
+        format!("{:.2} MiB", per_pod(busy.total_rss(), idle.total_rss()) / 1024.0),
         "",
     );
     figure(
         "  agent memory per running pod, PSS",
-        mib(per_pod(busy.total_pss(), idle.total_pss()) as u64),
+        format!("{:.2} MiB", per_pod(busy.total_pss(), idle.total_pss()) / 1024.0),
         "",
     );
     results.put("mem_per_pod_rss_kib", per_pod(busy.total_rss(), idle.total_rss()));
