@@ -1403,6 +1403,11 @@ async fn podstart(o: &Opts) -> Result<()> {
     figure(&format!("  server RSS, {pods} pods"), mib(busy.server_rss), "");
     figure(&format!("  monitors: {} processes, RSS total", busy.monitors), mib(busy.monitors_rss), "");
     figure("  monitors, PSS total", mib(busy.monitors_pss), "");
+    figure(
+        "  monitors per pod (pause and sleep containers)",
+        format!("{:.1}", busy.monitors as f64 / pods as f64),
+        "",
+    );
     let n_mon = busy.monitors.max(1) as u64;
     figure("  per monitor, RSS", format!("{:.2} MiB", busy.monitors_rss as f64 / n_mon as f64 / 1024.0), "");
     figure("  per monitor, PSS", format!("{:.2} MiB", busy.monitors_pss as f64 / n_mon as f64 / 1024.0), "");
