@@ -139,7 +139,7 @@ echo
 # ---------------------------------------------------------------------------------------
 # minikube-rs
 if [[ $run_minikube == 1 ]]; then
-    echo "minikube-rs: $("$bin" version 2>/dev/null | head -n1 || echo "$bin")"
+    echo "minikube-rs: $("$bin" version 2>/dev/null | sed -n 1p) ($bin)"
     server_started=1
     "$bin" server --data-dir "$data" --api-port 0 --offline >"$work/server.log" 2>&1 &
     server_pid=$!
