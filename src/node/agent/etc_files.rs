@@ -415,7 +415,7 @@ mod tests {
         // ClusterFirst + dnsConfig: merged, duplicates omitted, options replaced by name.
         let merged = PodSpec {
             dns_config: Some(PodDNSConfig {
-                nameservers: Some(vec!["10.43.0.10".into(), "9.9.9.9".into()]),
+                nameservers: Some(vec!["10.43.0.10".into(), "192.0.2.53".into()]),
                 searches: Some(vec!["svc.cluster.local".into(), "extra".into()]),
                 options: Some(vec![PodDNSConfigOption { name: Some("ndots".into()), value: Some("1".into()) }]),
             }),
@@ -423,7 +423,7 @@ mod tests {
         };
         assert_eq!(
             conf(merged),
-            "search team.svc.cluster.local svc.cluster.local cluster.local corp.example lab.example extra\nnameserver 10.43.0.10\nnameserver 9.9.9.9\noptions ndots:1\n"
+            "search team.svc.cluster.local svc.cluster.local cluster.local corp.example lab.example extra\nnameserver 10.43.0.10\nnameserver 192.0.2.53\noptions ndots:1\n"
         );
         // No cluster DNS: ClusterFirst falls back to Default.
         assert_eq!(resolv_conf(&pod("p", PodSpec::default()), "", "cluster.local", HOST_RESOLV), host);
