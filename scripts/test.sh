@@ -35,10 +35,10 @@ build_start=$SECONDS
 cargo build --bins --tests
 build_secs=$((SECONDS - build_start))
 
-step "cargo test -- --test-threads=2"
+step "cargo test --no-fail-fast -- --test-threads=2"
 test_start=$SECONDS
 set +e
-cargo test --all-targets -- --test-threads=2
+cargo test --all-targets --no-fail-fast -- --test-threads=2
 test_rc=$?
 set -e
 test_secs=$((SECONDS - test_start))

@@ -1115,6 +1115,16 @@ mod tests {
         engine.sync(key.clone()).await.unwrap();
         assert_eq!(pods_api.list(None).await.unwrap().0.len(), 3);
 
+        // The status write of 3 must reach the cache before the next sync compares with it
+        // (else a stale cached 2 would make the final status look unchanged).
+        let cache = informer.reader();
+        for _ in 0..500 {
+            if cache.get(Some("default"), "web").and_then(|rs| rs.status.as_ref().map(|s| s.replicas)) == Some(3) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+
         // A pod deleted behind the controller's back is replaced once seen gone.
         pods_api.delete(created[0].metadata.name.as_deref().unwrap()).await.unwrap();
         index.lock().unwrap().remove(&created[0]);
