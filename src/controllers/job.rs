@@ -583,9 +583,15 @@ impl JobController {
         let unc_succ: HashSet<String> = uncounted.succeeded.iter().flatten().cloned().collect();
         let unc_fail: HashSet<String> = uncounted.failed.iter().flatten().cloned().collect();
 
-        let satisfied = self.satisfied(&key);
+        // Checked before the pods are listed, as upstream: a pod that lands in between would
+        // otherwise be missing from the list of a sync that thinks all writes are seen.
+        let creates_seen = self.satisfied(&key);
         let pods = self.pods_for(&key, &job).await?;
         let expected_rm = self.expected_rm(&key, &pods);
+        // Pods are created or deleted only once every earlier write has been seen, finalizer
+        // removals included: a finished pod whose finalizer removal is still in flight is
+        // neither active nor counted, and its index would look missing.
+        let satisfied = creates_seen && expected_rm.is_empty();
         let active_pods: Vec<Arc<Pod>> = pods.iter().filter(|p| is_active(p)).cloned().collect();
         let mut ready = active_pods.iter().filter(|p| is_ready(p)).count() as i32;
         let mut terminating = pods.iter().filter(|p| is_terminating(p)).count() as i32;
