@@ -379,31 +379,7 @@ pub(crate) fn extract_field_path(pod: &Pod, path: &str) -> Result<String, Config
 
 /// fieldpath.FormatMap: `key="value"` lines in key order, values quoted as Go's %q does.
 fn format_map(m: Option<&BTreeMap<String, String>>) -> String {
-    m.into_iter().flatten().map(|(k, v)| format!("{k}={}", go_quote(v))).collect::<Vec<_>>().join("\n")
-}
-
-/// Go's strconv.Quote for the characters label and annotation values hold.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    m.into_iter().flatten().map(|(k, v)| format!("{k}={}", crate::registry::fields::go_quote(v))).collect::<Vec<_>>().join("\n")
 }
 
 /// A resourceFieldRef's value for `container` (or the container it names), limits defaulted

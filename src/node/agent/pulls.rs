@@ -148,24 +148,23 @@ pub async fn pull(agent: &Agent, name: &str) -> Result<Image, String> {
     let tmp = agent.profile.data_dir.join("tmp").join(format!("pull-{}", uuid::Uuid::new_v4().simple()));
     let store = agent.images.clone();
     let (reference, dir) = (name.to_string(), tmp.clone());
-    // The pull runs on a runtime of its own: its futures are not all Send, and a slow
-    // registry must not hold up the agent's workers.
-    let result = tokio::task::spawn_blocking(move || {
+    // The pull and the import (unpacking layers) run on a blocking thread with a runtime of
+    // their own: the pull's futures are not all Send, and neither a slow registry nor a big
+    // unpack may hold up a tokio worker of the agent.
+    let out = tokio::task::spawn_blocking(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-        let have = move |digest: &str| store.has_blob(digest);
-        rt.block_on(pull::pull(&reference, &opts, &dir, &have, &|_| {})).map_err(|e| e.to_string())
+        let have = |digest: &str| store.has_blob(digest);
+        let pulled = rt.block_on(pull::pull(&reference, &opts, &dir, &have, &|_| {})).map_err(|e| e.to_string())?;
+        store
+            .import_oci_layout(&pulled.layout_dir, std::slice::from_ref(&pulled.name))
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .next()
+            .ok_or_else(|| "the pulled image was not imported".to_string())
     })
     .await
     .map_err(|e| e.to_string())
     .and_then(|r| r);
-    let out = match result {
-        Ok(pulled) => agent
-            .images
-            .import_oci_layout(&pulled.layout_dir, std::slice::from_ref(&pulled.name))
-            .map_err(|e| e.to_string())
-            .and_then(|imgs| imgs.into_iter().next().ok_or_else(|| "the pulled image was not imported".to_string())),
-        Err(e) => Err(e),
-    };
     let _ = std::fs::remove_dir_all(&tmp);
     out
 }
